@@ -1,0 +1,121 @@
+//! The command line: what to run, decided before anything else happens.
+//!
+//! Like the official image's `CMD`, arguments that start with `-` (or a leading `mariadbd` /
+//! `mysqld`) are options for mariadbd, and any other command runs as is, supervised but
+//! without cluster logic (`docker run IMAGE bash`).
+
+use std::ffi::OsString;
+
+/// What galera-init was asked to do.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Mode {
+    /// Run a Galera node; the arguments go to mariadbd.
+    Node {
+        /// Extra mariadbd options.
+        mariadbd_args: Vec<OsString>,
+    },
+    /// Run another command under galera-init's PID-1 supervision.
+    Exec {
+        /// The command and its arguments.
+        argv: Vec<OsString>,
+    },
+}
+
+fn command() -> clap::Command {
+    clap::Command::new("galera-init")
+        .version(env!("CARGO_PKG_VERSION"))
+        .about(
+            "PID-1 entrypoint of a MariaDB Galera image: discovers its peers through \
+             tasks.$DB_SERVICE_NAME, bootstraps or joins, and supervises mariadbd.",
+        )
+        .override_usage(
+            "galera-init [MARIADBD-OPTIONS...]\n       galera-init mariadbd [MARIADBD-OPTIONS...]\n       galera-init COMMAND [ARGS...]",
+        )
+        .after_help(
+            "Configuration comes from the environment (DB_SERVICE_NAME, MYSQL_ROOT_PASSWORD, …); \
+             see the README.\nGive the container a stop grace period long enough for InnoDB and \
+             Galera to shut down (docker service create --stop-grace-period 2m): galera-init never \
+             kills mariadbd on its own.",
+        )
+        .arg(
+            clap::Arg::new("args")
+                .num_args(0..)
+                .trailing_var_arg(true)
+                .allow_hyphen_values(true)
+                .value_parser(clap::value_parser!(OsString))
+                .value_name("ARGS"),
+        )
+}
+
+/// Parses the command line (`args` includes the program name). `--help` and `--version`
+/// come back as a clap error of the matching kind, which prints itself.
+pub fn parse(args: Vec<OsString>) -> Result<Mode, clap::Error> {
+    let first = args.get(1).and_then(|a| a.to_str());
+    if matches!(first, Some("-h" | "--help" | "-V" | "--version")) {
+        command().try_get_matches_from(&args)?;
+    }
+    let rest: Vec<OsString> = args.into_iter().skip(1).collect();
+    let Some(first) = rest.first().map(|a| a.to_string_lossy().into_owned()) else {
+        return Ok(Mode::Node { mariadbd_args: rest });
+    };
+    let base = first.rsplit('/').next().unwrap_or(&first);
+    if first.starts_with('-') {
+        Ok(Mode::Node { mariadbd_args: rest })
+    } else if base == "mariadbd" || base == "mysqld" {
+        Ok(Mode::Node {
+            mariadbd_args: rest[1..].to_vec(),
+        })
+    } else {
+        Ok(Mode::Exec { argv: rest })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse_strs(args: &[&str]) -> Result<Mode, clap::Error> {
+        parse(args.iter().map(OsString::from).collect())
+    }
+
+    fn node(args: &[&str]) -> Mode {
+        Mode::Node {
+            mariadbd_args: args.iter().map(OsString::from).collect(),
+        }
+    }
+
+    #[test]
+    fn modes() {
+        assert_eq!(parse_strs(&["galera-init"]).unwrap(), node(&[]));
+        assert_eq!(
+            parse_strs(&["galera-init", "--innodb-buffer-pool-size=1G", "-v"]).unwrap(),
+            node(&["--innodb-buffer-pool-size=1G", "-v"])
+        );
+        assert_eq!(
+            parse_strs(&["galera-init", "mariadbd", "--max-connections=500"]).unwrap(),
+            node(&["--max-connections=500"])
+        );
+        assert_eq!(parse_strs(&["galera-init", "mysqld"]).unwrap(), node(&[]));
+        assert_eq!(parse_strs(&["galera-init", "/usr/sbin/mariadbd"]).unwrap(), node(&[]));
+        assert_eq!(
+            parse_strs(&["galera-init", "bash", "-c", "echo hi"]).unwrap(),
+            Mode::Exec {
+                argv: ["bash", "-c", "echo hi"].iter().map(OsString::from).collect()
+            }
+        );
+        // Only the first argument is ours: a later --help belongs to the command.
+        assert_eq!(
+            parse_strs(&["galera-init", "mariadbd", "--help"]).unwrap(),
+            node(&["--help"])
+        );
+    }
+
+    #[test]
+    fn help_and_version() {
+        let help = parse_strs(&["galera-init", "--help"]).unwrap_err();
+        assert_eq!(help.kind(), clap::error::ErrorKind::DisplayHelp);
+        assert!(help.to_string().contains("--stop-grace-period"));
+        let version = parse_strs(&["galera-init", "--version"]).unwrap_err();
+        assert_eq!(version.kind(), clap::error::ErrorKind::DisplayVersion);
+    }
+}

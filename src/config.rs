@@ -1,0 +1,652 @@
+//! Configuration from the environment, validated before anything touches the disk.
+//!
+//! Every variable is read and checked here, into one [`Settings`] value, so that a typo in a
+//! Swarm service definition ends start-up with one line that names the variable, before the
+//! datadir or any config file is written. The credential variables follow the official
+//! MariaDB image: each exists as `MYSQL_*` and `MARIADB_*` (the latter wins), and each also
+//! as `*_FILE` for Docker secrets (setting a variable and its `_FILE` is an error).
+//!
+//! The module is pure: the environment and the file system come in as parameters, so the
+//! whole table of cases is unit-tested without touching the process environment.
+
+use std::fmt;
+use std::net::IpAddr;
+use std::path::Path;
+use std::time::Duration;
+
+/// A value that must never be printed: passwords. `Debug` and `Display` show `<redacted>`.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    /// Wraps a secret value.
+    pub fn new(value: impl Into<String>) -> Self {
+        Secret(value.into())
+    }
+    /// The secret itself, for SQL that sets it. Never log the result.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("<redacted>")
+    }
+}
+
+/// How the root account gets its password on a fresh datadir.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RootPassword {
+    /// `MYSQL_ROOT_PASSWORD`.
+    Given(Secret),
+    /// `MYSQL_ALLOW_EMPTY_PASSWORD=yes`: root has an empty password.
+    Empty,
+    /// `MYSQL_RANDOM_ROOT_PASSWORD=yes`: a random password, written to a 0600 file.
+    Random,
+}
+
+/// The application account created on a fresh datadir.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AppUser {
+    /// `MYSQL_USER`.
+    pub name: String,
+    /// `MYSQL_PASSWORD`.
+    pub password: Secret,
+}
+
+/// The State Snapshot Transfer method a joiner asks its donor for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SstMethod {
+    /// mariabackup: the donor stays usable during the transfer (the default).
+    Mariabackup,
+    /// rsync: faster on small datasets, but the donor is blocked for writes meanwhile.
+    Rsync,
+}
+
+impl SstMethod {
+    /// The value of `wsrep_sst_method`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SstMethod::Mariabackup => "mariabackup",
+            SstMethod::Rsync => "rsync",
+        }
+    }
+}
+
+/// Everything galera-init takes from the environment, validated.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Settings {
+    /// `DB_SERVICE_NAME`: the Swarm service whose tasks are the cluster's nodes.
+    pub service_name: String,
+    /// `DISCOVERY_NAME`: the DNS name listing every node, default `tasks.<DB_SERVICE_NAME>`.
+    pub discovery_name: String,
+    /// `CLUSTER_NAME`: `wsrep_cluster_name`, default `DB_SERVICE_NAME`.
+    pub cluster_name: String,
+    /// `NODE_ADDRESS`: this node's address, when the DNS answer cannot tell it.
+    pub node_address: Option<IpAddr>,
+    /// How root gets its password on a fresh datadir.
+    pub root_password: RootPassword,
+    /// `MYSQL_ROOT_HOST`: the host pattern root may log in from over the network. `None`
+    /// means root logs in only through the local socket.
+    pub root_host: Option<String>,
+    /// `MYSQL_DATABASE`: a database created on a fresh datadir.
+    pub database: Option<String>,
+    /// `MYSQL_USER` and `MYSQL_PASSWORD`: an account with all privileges on the database.
+    pub user: Option<AppUser>,
+    /// `SST_METHOD`: `mariabackup` (default) or `rsync`.
+    pub sst_method: SstMethod,
+    /// `DISCOVERY_TIMEOUT`: how long to wait for DNS to list this node before giving up.
+    pub discovery_timeout: Duration,
+    /// `FORCE_BOOTSTRAP`: bootstrap from this node's data even when Galera says it is not
+    /// safe. A manual override, logged loudly.
+    pub force_bootstrap: bool,
+}
+
+/// A configuration error. Each names the variable and says what to do.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ConfigError {
+    /// A required variable is not set.
+    #[error("{var} is not set: {hint}")]
+    Missing {
+        /// The variable.
+        var: &'static str,
+        /// What to set it to.
+        hint: &'static str,
+    },
+    /// A variable and its `_FILE` twin are both set.
+    #[error("both {var} and {var}_FILE are set: set only one of them")]
+    Both {
+        /// The variable without `_FILE`.
+        var: String,
+    },
+    /// A `_FILE` variable names a file that cannot be read.
+    #[error("{var}_FILE names {path}, which cannot be read ({reason}): mount the secret or fix the path")]
+    File {
+        /// The variable without `_FILE`.
+        var: String,
+        /// The path it names.
+        path: String,
+        /// Why it cannot be read.
+        reason: String,
+    },
+    /// A variable has a value that is not allowed.
+    #[error("{var} {problem}")]
+    Invalid {
+        /// The variable.
+        var: String,
+        /// What is wrong and what to do, in a sentence that follows the variable's name.
+        problem: String,
+    },
+}
+
+/// Reads a variable of the process environment; `None` when it is unset.
+pub type Lookup<'a> = &'a dyn Fn(&str) -> Option<String>;
+/// Reads a secret file named by a `_FILE` variable.
+pub type ReadFile<'a> = &'a dyn Fn(&Path) -> std::io::Result<Vec<u8>>;
+
+/// Default for `DISCOVERY_TIMEOUT`.
+pub const DEFAULT_DISCOVERY_TIMEOUT: Duration = Duration::from_secs(300);
+
+/// The credential variables, each as its names in order of precedence: the `MARIADB_*`
+/// names win over the `MYSQL_*` one, as in the official image.
+const ROOT_PASSWORD: &[&str] = &["MARIADB_ROOT_PASSWORD", "MYSQL_ROOT_PASSWORD"];
+const ALLOW_EMPTY: &[&str] = &[
+    "MARIADB_ALLOW_EMPTY_ROOT_PASSWORD",
+    "MARIADB_ALLOW_EMPTY_PASSWORD",
+    "MYSQL_ALLOW_EMPTY_PASSWORD",
+];
+const RANDOM_ROOT: &[&str] = &["MARIADB_RANDOM_ROOT_PASSWORD", "MYSQL_RANDOM_ROOT_PASSWORD"];
+const ROOT_HOST: &[&str] = &["MARIADB_ROOT_HOST", "MYSQL_ROOT_HOST"];
+const DATABASE: &[&str] = &["MARIADB_DATABASE", "MYSQL_DATABASE"];
+const USER: &[&str] = &["MARIADB_USER", "MYSQL_USER"];
+const PASSWORD: &[&str] = &["MARIADB_PASSWORD", "MYSQL_PASSWORD"];
+
+/// Every variable whose value may be a credential. galera-init removes them, and their
+/// `_FILE` twins, from the environment it passes to mariadbd.
+pub const CREDENTIAL_VARS: &[&[&str]] = &[
+    ROOT_PASSWORD,
+    ALLOW_EMPTY,
+    RANDOM_ROOT,
+    ROOT_HOST,
+    DATABASE,
+    USER,
+    PASSWORD,
+];
+
+impl Settings {
+    /// Reads and validates the whole configuration.
+    pub fn from_env(env: Lookup, read_file: ReadFile) -> Result<Settings, ConfigError> {
+        let plain = |name: &str| env(name).filter(|v| !v.is_empty());
+
+        let service_name = plain("DB_SERVICE_NAME").ok_or(ConfigError::Missing {
+            var: "DB_SERVICE_NAME",
+            hint: "set it to the Swarm service name (e.g. --env DB_SERVICE_NAME=mysqldbcluster)",
+        })?;
+        check_dns_name("DB_SERVICE_NAME", &service_name)?;
+
+        let discovery_name =
+            plain("DISCOVERY_NAME").unwrap_or_else(|| format!("tasks.{service_name}"));
+        check_dns_name("DISCOVERY_NAME", &discovery_name)?;
+
+        let cluster_name = plain("CLUSTER_NAME").unwrap_or_else(|| service_name.clone());
+        if cluster_name.len() > 64
+            || !cluster_name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
+        {
+            return Err(invalid(
+                "CLUSTER_NAME",
+                "must be 1 to 64 letters, digits, '-', '_' or '.': choose a simpler name",
+            ));
+        }
+
+        let node_address = match plain("NODE_ADDRESS") {
+            None => None,
+            Some(v) => Some(v.parse::<IpAddr>().map_err(|_| {
+                invalid(
+                    "NODE_ADDRESS",
+                    "is not an IP address: set it to this node's IPv4 or IPv6 address, or unset it",
+                )
+            })?),
+        };
+
+        let sst_method = match plain("SST_METHOD").as_deref() {
+            None | Some("mariabackup") => SstMethod::Mariabackup,
+            Some("rsync") => SstMethod::Rsync,
+            Some(_) => {
+                return Err(invalid(
+                    "SST_METHOD",
+                    "must be 'mariabackup' or 'rsync'",
+                ));
+            }
+        };
+
+        let discovery_timeout = match plain("DISCOVERY_TIMEOUT") {
+            None => DEFAULT_DISCOVERY_TIMEOUT,
+            Some(v) => match v.parse::<u64>() {
+                Ok(secs) if secs > 0 => Duration::from_secs(secs),
+                _ => {
+                    return Err(invalid(
+                        "DISCOVERY_TIMEOUT",
+                        "must be a whole number of seconds greater than 0",
+                    ));
+                }
+            },
+        };
+
+        let force_bootstrap = match plain("FORCE_BOOTSTRAP") {
+            None => false,
+            Some(v) => parse_bool("FORCE_BOOTSTRAP", &v)?,
+        };
+
+        let secrets = Secrets { env, read_file };
+        let root_secret = secrets.get(ROOT_PASSWORD)?;
+        let allow_empty = secrets.get_bool(ALLOW_EMPTY)?;
+        let random_root = secrets.get_bool(RANDOM_ROOT)?;
+        let root_password = match (root_secret, allow_empty, random_root) {
+            (Some((_, pw)), false, false) => RootPassword::Given(Secret(pw)),
+            (None, true, false) => RootPassword::Empty,
+            (None, false, true) => RootPassword::Random,
+            (None, false, false) => {
+                return Err(ConfigError::Missing {
+                    var: "MYSQL_ROOT_PASSWORD",
+                    hint: "set it (or MARIADB_ROOT_PASSWORD, or a _FILE variant), \
+                           or set MYSQL_RANDOM_ROOT_PASSWORD=yes or MYSQL_ALLOW_EMPTY_PASSWORD=yes",
+                });
+            }
+            _ => {
+                return Err(invalid(
+                    "MYSQL_ROOT_PASSWORD",
+                    "conflicts with MYSQL_ALLOW_EMPTY_PASSWORD or MYSQL_RANDOM_ROOT_PASSWORD: \
+                     set only one of the three",
+                ));
+            }
+        };
+
+        let root_host = secrets.get(ROOT_HOST)?.map(|(_, v)| v);
+        if let Some(host) = &root_host {
+            if host.len() > 255 || host.contains(['\'', '\\', '`']) {
+                return Err(invalid(
+                    "MYSQL_ROOT_HOST",
+                    "must be a host name, address or pattern such as '%' or '10.0.%'",
+                ));
+            }
+        }
+
+        let database = secrets.get(DATABASE)?;
+        if let Some((var, db)) = &database {
+            if db.chars().count() > 64 || db.ends_with(' ') || db.contains(['/', '\\', '.']) {
+                return Err(invalid(
+                    var,
+                    "must be at most 64 characters, must not end with a space, \
+                     and must not contain '/', '\\' or '.'",
+                ));
+            }
+        }
+        let database = database.map(|(_, v)| v);
+
+        let user = match (secrets.get(USER)?, secrets.get(PASSWORD)?) {
+            (None, None) => None,
+            (Some((var, _)), None) => {
+                return Err(invalid(
+                    &var,
+                    "is set but MYSQL_PASSWORD is not: set MYSQL_PASSWORD (or MARIADB_PASSWORD, \
+                     or a _FILE variant) too",
+                ));
+            }
+            (None, Some((var, _))) => {
+                return Err(invalid(
+                    &var,
+                    "is set but MYSQL_USER is not: set MYSQL_USER too, or unset it",
+                ));
+            }
+            (Some((var, name)), Some((_, pw))) => {
+                if name == "root" {
+                    return Err(invalid(
+                        &var,
+                        "must not be 'root': root is set up from MYSQL_ROOT_PASSWORD; \
+                         choose another user name",
+                    ));
+                }
+                if name.chars().count() > 80 {
+                    return Err(invalid(&var, "must be at most 80 characters"));
+                }
+                Some(AppUser {
+                    name,
+                    password: Secret(pw),
+                })
+            }
+        };
+
+        Ok(Settings {
+            service_name,
+            discovery_name,
+            cluster_name,
+            node_address,
+            root_password,
+            root_host,
+            database,
+            user,
+            sst_method,
+            discovery_timeout,
+            force_bootstrap,
+        })
+    }
+}
+
+fn invalid(var: &str, problem: &str) -> ConfigError {
+    ConfigError::Invalid {
+        var: var.to_string(),
+        problem: problem.to_string(),
+    }
+}
+
+/// A name resolvable by DNS: letters, digits, '-', '_' and '.', not starting with '.' or '-'.
+fn check_dns_name(var: &'static str, name: &str) -> Result<(), ConfigError> {
+    let ok = name.len() <= 253
+        && !name.starts_with(['.', '-'])
+        && !name.contains("..")
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c));
+    if ok {
+        Ok(())
+    } else {
+        Err(invalid(
+            var,
+            "is not a valid DNS name: use letters, digits, '-', '_' and '.' only",
+        ))
+    }
+}
+
+/// Booleans are strict: a typo must not silently mean "yes" (or "no").
+fn parse_bool(var: &str, value: &str) -> Result<bool, ConfigError> {
+    match value.to_ascii_lowercase().as_str() {
+        "1" | "yes" | "true" | "on" => Ok(true),
+        "0" | "no" | "false" | "off" => Ok(false),
+        _ => Err(invalid(
+            var,
+            "must be yes or no (also accepted: 1/0, true/false, on/off)",
+        )),
+    }
+}
+
+/// Reads the credential variables, with their `MARIADB_*`, `MYSQL_*` and `_FILE` forms.
+struct Secrets<'a> {
+    env: Lookup<'a>,
+    read_file: ReadFile<'a>,
+}
+
+impl Secrets<'_> {
+    /// The value of the first name in `names` that is set (directly or through `_FILE`),
+    /// with the name it came from. Empty values count as unset, as in the official image.
+    fn get(&self, names: &[&str]) -> Result<Option<(String, String)>, ConfigError> {
+        let mut found = None;
+        for name in names {
+            let value = self.one(name)?;
+            if found.is_none() {
+                found = value.map(|v| (name.to_string(), v));
+            }
+        }
+        Ok(found)
+    }
+
+    fn get_bool(&self, names: &[&str]) -> Result<bool, ConfigError> {
+        match self.get(names)? {
+            None => Ok(false),
+            Some((var, value)) => parse_bool(&var, &value),
+        }
+    }
+
+    /// One name: the variable, or the content of the file its `_FILE` twin names.
+    fn one(&self, name: &str) -> Result<Option<String>, ConfigError> {
+        let file_var = format!("{name}_FILE");
+        let direct = (self.env)(name).filter(|v| !v.is_empty());
+        let file = (self.env)(&file_var).filter(|v| !v.is_empty());
+        match (direct, file) {
+            (Some(_), Some(_)) => Err(ConfigError::Both {
+                var: name.to_string(),
+            }),
+            (Some(v), None) => Ok(Some(v)),
+            (None, None) => Ok(None),
+            (None, Some(path)) => {
+                let bytes = (self.read_file)(Path::new(&path)).map_err(|e| ConfigError::File {
+                    var: name.to_string(),
+                    path: path.clone(),
+                    reason: e.kind().to_string(),
+                })?;
+                let text = String::from_utf8(bytes).map_err(|_| ConfigError::File {
+                    var: name.to_string(),
+                    path: path.clone(),
+                    reason: "not valid UTF-8".to_string(),
+                })?;
+                if text.contains('\0') {
+                    return Err(ConfigError::File {
+                        var: name.to_string(),
+                        path,
+                        reason: "contains a NUL byte".to_string(),
+                    });
+                }
+                // Like `$(< file)` in the official image: trailing newlines are not part of
+                // the secret.
+                let value = text.trim_end_matches(['\n', '\r']).to_string();
+                Ok(Some(value).filter(|v| !v.is_empty()))
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn settings(vars: &[(&str, &str)]) -> Result<Settings, ConfigError> {
+        let env: HashMap<String, String> = vars
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        let files: HashMap<&str, &[u8]> = HashMap::from([
+            ("/run/secrets/root", &b"from-file\n"[..]),
+            ("/run/secrets/user", &b"appuser"[..]),
+            ("/run/secrets/nul", &b"a\0b"[..]),
+            ("/run/secrets/empty", &b"\n"[..]),
+        ]);
+        let lookup = move |k: &str| env.get(k).cloned();
+        let read = move |p: &Path| {
+            files
+                .get(p.to_str().unwrap())
+                .map(|b| b.to_vec())
+                .ok_or_else(|| std::io::Error::from(std::io::ErrorKind::NotFound))
+        };
+        Settings::from_env(&lookup, &read)
+    }
+
+    const BASE: &[(&str, &str)] = &[
+        ("DB_SERVICE_NAME", "mysqldbcluster"),
+        ("MYSQL_ROOT_PASSWORD", "rootpass"),
+    ];
+
+    fn with(extra: &[(&'static str, &'static str)]) -> Vec<(&'static str, &'static str)> {
+        let mut v: Vec<_> = BASE.to_vec();
+        for (k, val) in extra {
+            v.retain(|(k2, _)| k2 != k);
+            v.push((k, val));
+        }
+        v
+    }
+
+    #[test]
+    fn seed_example_gives_defaults() {
+        let s = settings(&with(&[
+            ("MYSQL_DATABASE", "mytestdb"),
+            ("MYSQL_USER", "mysqldbuser"),
+            ("MYSQL_PASSWORD", "mysqldbpass"),
+        ]))
+        .unwrap();
+        assert_eq!(s.service_name, "mysqldbcluster");
+        assert_eq!(s.discovery_name, "tasks.mysqldbcluster");
+        assert_eq!(s.cluster_name, "mysqldbcluster");
+        assert_eq!(s.root_password, RootPassword::Given(Secret::new("rootpass")));
+        assert_eq!(s.database.as_deref(), Some("mytestdb"));
+        let user = s.user.unwrap();
+        assert_eq!(user.name, "mysqldbuser");
+        assert_eq!(user.password.expose(), "mysqldbpass");
+        assert_eq!(s.sst_method, SstMethod::Mariabackup);
+        assert_eq!(s.discovery_timeout, DEFAULT_DISCOVERY_TIMEOUT);
+        assert_eq!(s.root_host, None);
+        assert_eq!(s.node_address, None);
+        assert!(!s.force_bootstrap);
+    }
+
+    #[test]
+    fn overrides() {
+        let s = settings(&with(&[
+            ("CLUSTER_NAME", "prod_1"),
+            ("DISCOVERY_NAME", "galera.default.svc.cluster.local"),
+            ("NODE_ADDRESS", "10.0.0.7"),
+            ("SST_METHOD", "rsync"),
+            ("DISCOVERY_TIMEOUT", "30"),
+            ("FORCE_BOOTSTRAP", "yes"),
+            ("MYSQL_ROOT_HOST", "10.0.%"),
+        ]))
+        .unwrap();
+        assert_eq!(s.cluster_name, "prod_1");
+        assert_eq!(s.discovery_name, "galera.default.svc.cluster.local");
+        assert_eq!(s.node_address, Some("10.0.0.7".parse().unwrap()));
+        assert_eq!(s.sst_method, SstMethod::Rsync);
+        assert_eq!(s.discovery_timeout, Duration::from_secs(30));
+        assert!(s.force_bootstrap);
+        assert_eq!(s.root_host.as_deref(), Some("10.0.%"));
+    }
+
+    #[test]
+    fn mariadb_names_win_over_mysql_names() {
+        let s = settings(&with(&[
+            ("MARIADB_ROOT_PASSWORD", "maria"),
+            ("MYSQL_DATABASE", "a"),
+            ("MARIADB_DATABASE", "b"),
+            ("MYSQL_USER", "u1"),
+            ("MARIADB_USER", "u2"),
+            ("MYSQL_PASSWORD", "p1"),
+        ]))
+        .unwrap();
+        assert_eq!(s.root_password, RootPassword::Given(Secret::new("maria")));
+        assert_eq!(s.database.as_deref(), Some("b"));
+        assert_eq!(s.user.as_ref().unwrap().name, "u2");
+        assert_eq!(s.user.unwrap().password.expose(), "p1");
+    }
+
+    #[test]
+    fn file_variants_are_read_and_trimmed() {
+        let s = settings(&[
+            ("DB_SERVICE_NAME", "svc"),
+            ("MYSQL_ROOT_PASSWORD_FILE", "/run/secrets/root"),
+            ("MARIADB_USER_FILE", "/run/secrets/user"),
+            ("MYSQL_PASSWORD", "pw"),
+        ])
+        .unwrap();
+        assert_eq!(s.root_password, RootPassword::Given(Secret::new("from-file")));
+        assert_eq!(s.user.unwrap().name, "appuser");
+    }
+
+    #[test]
+    fn root_password_choices() {
+        let empty = settings(&[("DB_SERVICE_NAME", "s"), ("MYSQL_ALLOW_EMPTY_PASSWORD", "yes")]);
+        assert_eq!(empty.unwrap().root_password, RootPassword::Empty);
+        let official = settings(&[
+            ("DB_SERVICE_NAME", "s"),
+            ("MARIADB_ALLOW_EMPTY_ROOT_PASSWORD", "1"),
+        ]);
+        assert_eq!(official.unwrap().root_password, RootPassword::Empty);
+        let random = settings(&[("DB_SERVICE_NAME", "s"), ("MARIADB_RANDOM_ROOT_PASSWORD", "true")]);
+        assert_eq!(random.unwrap().root_password, RootPassword::Random);
+        let no = settings(&[
+            ("DB_SERVICE_NAME", "s"),
+            ("MYSQL_ROOT_PASSWORD", "x"),
+            ("MYSQL_ALLOW_EMPTY_PASSWORD", "no"),
+        ]);
+        assert_eq!(no.unwrap().root_password, RootPassword::Given(Secret::new("x")));
+    }
+
+    /// Each bad input, with the variable its one-line error must name.
+    #[test]
+    fn bad_input_names_the_variable() {
+        let cases: Vec<(Vec<(&str, &str)>, &str)> = vec![
+            (vec![("MYSQL_ROOT_PASSWORD", "x")], "DB_SERVICE_NAME is not set"),
+            (with(&[("DB_SERVICE_NAME", "bad name")]), "DB_SERVICE_NAME"),
+            (with(&[("DISCOVERY_NAME", "-x")]), "DISCOVERY_NAME"),
+            (with(&[("CLUSTER_NAME", "a'b")]), "CLUSTER_NAME"),
+            (with(&[("NODE_ADDRESS", "node1")]), "NODE_ADDRESS"),
+            (with(&[("SST_METHOD", "xtrabackup")]), "SST_METHOD"),
+            (with(&[("DISCOVERY_TIMEOUT", "soon")]), "DISCOVERY_TIMEOUT"),
+            (with(&[("DISCOVERY_TIMEOUT", "0")]), "DISCOVERY_TIMEOUT"),
+            (with(&[("FORCE_BOOTSTRAP", "maybe")]), "FORCE_BOOTSTRAP"),
+            (vec![("DB_SERVICE_NAME", "s")], "MYSQL_ROOT_PASSWORD is not set"),
+            (
+                with(&[("MYSQL_ROOT_PASSWORD_FILE", "/run/secrets/root")]),
+                "both MYSQL_ROOT_PASSWORD and MYSQL_ROOT_PASSWORD_FILE",
+            ),
+            (
+                with(&[("MARIADB_PASSWORD", "a"), ("MARIADB_PASSWORD_FILE", "/x")]),
+                "both MARIADB_PASSWORD and MARIADB_PASSWORD_FILE",
+            ),
+            (
+                vec![("DB_SERVICE_NAME", "s"), ("MYSQL_ROOT_PASSWORD_FILE", "/nope")],
+                "MYSQL_ROOT_PASSWORD_FILE names /nope",
+            ),
+            (
+                vec![("DB_SERVICE_NAME", "s"), ("MYSQL_ROOT_PASSWORD_FILE", "/run/secrets/nul")],
+                "MYSQL_ROOT_PASSWORD_FILE names /run/secrets/nul",
+            ),
+            (
+                vec![("DB_SERVICE_NAME", "s"), ("MYSQL_ROOT_PASSWORD_FILE", "/run/secrets/empty")],
+                "MYSQL_ROOT_PASSWORD is not set",
+            ),
+            (
+                with(&[("MYSQL_ALLOW_EMPTY_PASSWORD", "yes")]),
+                "MYSQL_ROOT_PASSWORD conflicts",
+            ),
+            (
+                with(&[("MYSQL_ALLOW_EMPTY_PASSWORD", "sure")]),
+                "MYSQL_ALLOW_EMPTY_PASSWORD must be yes or no",
+            ),
+            (with(&[("MYSQL_USER", "u")]), "MYSQL_USER is set but MYSQL_PASSWORD"),
+            (with(&[("MYSQL_PASSWORD", "p")]), "MYSQL_PASSWORD is set but MYSQL_USER"),
+            (
+                with(&[("MYSQL_USER", "root"), ("MYSQL_PASSWORD", "p")]),
+                "MYSQL_USER must not be 'root'",
+            ),
+            (with(&[("MYSQL_DATABASE", "a/b")]), "MYSQL_DATABASE"),
+            (with(&[("MYSQL_ROOT_HOST", "x'y")]), "MYSQL_ROOT_HOST"),
+        ];
+        for (vars, want) in cases {
+            let err = settings(&vars).expect_err(want).to_string();
+            assert!(err.contains(want), "{err:?} should contain {want:?}");
+            assert!(!err.contains('\n'), "one line: {err:?}");
+        }
+    }
+
+    #[test]
+    fn secrets_are_not_printed() {
+        let s = settings(&with(&[("MYSQL_USER", "u"), ("MYSQL_PASSWORD", "hunter2")])).unwrap();
+        let debug = format!("{s:?}");
+        assert!(!debug.contains("hunter2"), "{debug}");
+        assert!(!debug.contains("rootpass"), "{debug}");
+    }
+
+    #[test]
+    fn unicode_values_are_kept() {
+        let s = settings(&with(&[
+            ("MYSQL_ROOT_PASSWORD", "pä'ss\\wörd\"😀"),
+            ("MYSQL_DATABASE", "dátabase-ü"),
+        ]))
+        .unwrap();
+        assert_eq!(
+            s.root_password,
+            RootPassword::Given(Secret::new("pä'ss\\wörd\"😀"))
+        );
+        assert_eq!(s.database.as_deref(), Some("dátabase-ü"));
+    }
+}

@@ -1,0 +1,302 @@
+//! The datadir: what state it is in, and turning an empty one into a new database.
+//!
+//! The rule that matters most: an existing datadir is never wiped, overwritten or
+//! initialised again. A fresh datadir is initialised behind two markers: one written
+//! before anything else, one written after everything else. A crash (or a SIGTERM) half-way
+//! leaves the first without the second, which is recognised on the next start as galera-init's
+//! own unfinished work and done again, instead of being mistaken for a database.
+
+pub mod init;
+pub mod sql;
+
+use std::fs;
+use std::io;
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+
+use nix::unistd::{Gid, Uid};
+
+use crate::galera::grastate::{self, GraState};
+
+/// The file-system layout of the image. Tests point it elsewhere; the binary uses
+/// [`Paths::standard`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Paths {
+    /// The datadir, the container's volume.
+    pub datadir: PathBuf,
+    /// mariadbd's runtime folder (socket, pid file), on the container's tmpfs `/run`.
+    pub run_dir: PathBuf,
+    /// mariadbd's unix socket.
+    pub socket: PathBuf,
+    /// The config file galera-init writes.
+    pub galera_config: PathBuf,
+    /// Scripts run once on a fresh datadir.
+    pub initdb_dir: PathBuf,
+}
+
+impl Paths {
+    /// The paths of the Debian packages and of the official image.
+    pub fn standard() -> Paths {
+        Paths {
+            datadir: "/var/lib/mysql".into(),
+            run_dir: "/run/mysqld".into(),
+            socket: "/run/mysqld/mysqld.sock".into(),
+            galera_config: crate::galera::CONFIG_PATH.into(),
+            initdb_dir: "/docker-entrypoint-initdb.d".into(),
+        }
+    }
+}
+
+/// Written before a fresh datadir is initialised.
+pub const INIT_STARTED: &str = ".galera-init-initializing";
+/// Written after the initialisation has completed, last.
+pub const INIT_DONE: &str = ".galera-init-initialized";
+/// Holds the generated root password of `MYSQL_RANDOM_ROOT_PASSWORD`, mode 0600.
+pub const RANDOM_PASSWORD_FILE: &str = ".galera-init-root-password";
+
+/// Entries a fresh volume may hold that are not data.
+const IGNORED: &[&str] = &["lost+found"];
+/// Entries that show a datadir holds MariaDB data, whoever created it.
+const DATA_SIGNS: &[&str] = &["mysql", "ibdata1", "grastate.dat", "ib_logfile0"];
+
+/// What galera-init finds in the datadir.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DataState {
+    /// Empty (a new volume): a bootstrapping node initialises it; a joiner lets SST fill it.
+    Fresh,
+    /// galera-init started initialising it and did not finish: nothing in it was ever served,
+    /// so it is cleared and initialised again.
+    Interrupted,
+    /// It holds a database. `grastate` is its Galera state, when the file exists.
+    Existing {
+        /// The parsed `grastate.dat`, if present.
+        grastate: Option<GraState>,
+    },
+}
+
+impl DataState {
+    /// Whether the node has no data of its own (fresh or an unfinished init).
+    pub fn is_fresh(&self) -> bool {
+        matches!(self, DataState::Fresh | DataState::Interrupted)
+    }
+}
+
+/// Errors about the datadir and its preparation.
+#[derive(Debug, thiserror::Error)]
+pub enum DatadirError {
+    /// An I/O error on a path.
+    #[error("{path}: {source}")]
+    Io {
+        /// The path.
+        path: PathBuf,
+        /// The error.
+        source: io::Error,
+    },
+    /// The datadir holds files that are not MariaDB data.
+    #[error(
+        "datadir {path} is not empty but holds no MariaDB data (found {entry:?}): \
+         mount an empty volume or an existing MariaDB datadir there"
+    )]
+    Foreign {
+        /// The datadir.
+        path: PathBuf,
+        /// One entry that is not expected there.
+        entry: String,
+    },
+    /// `grastate.dat` exists but cannot be parsed.
+    #[error("{path} cannot be parsed ({problem}): fix or remove the file (Galera then recovers the position)")]
+    Grastate {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        problem: String,
+    },
+}
+
+fn io_err(path: &Path) -> impl FnOnce(io::Error) -> DatadirError + '_ {
+    move |source| DatadirError::Io {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+/// Looks at the datadir without changing anything.
+pub fn inspect(datadir: &Path) -> Result<DataState, DatadirError> {
+    let mut names = Vec::new();
+    match fs::read_dir(datadir) {
+        Ok(entries) => {
+            for entry in entries {
+                let entry = entry.map_err(io_err(datadir))?;
+                names.push(entry.file_name().to_string_lossy().into_owned());
+            }
+        }
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(DataState::Fresh),
+        Err(e) => return Err(io_err(datadir)(e)),
+    }
+    let has = |n: &str| names.iter().any(|x| x == n);
+    if has(INIT_STARTED) && !has(INIT_DONE) {
+        return Ok(DataState::Interrupted);
+    }
+    if has(INIT_DONE) || DATA_SIGNS.iter().any(|s| has(s)) {
+        let path = datadir.join("grastate.dat");
+        let grastate = match fs::read_to_string(&path) {
+            Ok(text) => Some(grastate::parse(&text).map_err(|e| DatadirError::Grastate {
+                path: path.clone(),
+                problem: e.to_string(),
+            })?),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => None,
+            Err(e) => return Err(io_err(&path)(e)),
+        };
+        return Ok(DataState::Existing { grastate });
+    }
+    match names.iter().find(|n| !IGNORED.contains(&n.as_str())) {
+        None => Ok(DataState::Fresh),
+        Some(entry) => Err(DatadirError::Foreign {
+            path: datadir.to_path_buf(),
+            entry: entry.clone(),
+        }),
+    }
+}
+
+/// Removes what an unfinished initialisation left, keeping what a volume may hold
+/// (`lost+found`). Only ever called for [`DataState::Interrupted`].
+pub fn clear_interrupted(datadir: &Path) -> Result<(), DatadirError> {
+    for entry in fs::read_dir(datadir).map_err(io_err(datadir))? {
+        let entry = entry.map_err(io_err(datadir))?;
+        let name = entry.file_name();
+        if IGNORED.contains(&name.to_string_lossy().as_ref()) {
+            continue;
+        }
+        let path = entry.path();
+        let result = if entry.file_type().map_err(io_err(&path))?.is_dir() {
+            fs::remove_dir_all(&path)
+        } else {
+            fs::remove_file(&path)
+        };
+        result.map_err(io_err(&path))?;
+    }
+    Ok(())
+}
+
+/// The account mariadbd runs as.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RunAs {
+    /// User id.
+    pub uid: Uid,
+    /// Group id.
+    pub gid: Gid,
+}
+
+/// Creates the runtime folder and hands the datadir to the mysql user, as the official
+/// image does: only entries not owned by it are changed.
+pub fn prepare(paths: &Paths, run_as: RunAs) -> Result<(), DatadirError> {
+    for dir in [&paths.datadir, &paths.run_dir] {
+        fs::create_dir_all(dir).map_err(io_err(dir))?;
+    }
+    fs::set_permissions(&paths.run_dir, fs::Permissions::from_mode(0o755))
+        .map_err(io_err(&paths.run_dir))?;
+    chown_tree(&paths.run_dir, run_as)?;
+    chown_tree(&paths.datadir, run_as)
+}
+
+fn chown_tree(path: &Path, run_as: RunAs) -> Result<(), DatadirError> {
+    let meta = fs::symlink_metadata(path).map_err(io_err(path))?;
+    if meta.uid() != run_as.uid.as_raw() || meta.gid() != run_as.gid.as_raw() {
+        nix::unistd::fchownat(
+            nix::fcntl::AT_FDCWD,
+            path,
+            Some(run_as.uid),
+            Some(run_as.gid),
+            nix::fcntl::AtFlags::AT_SYMLINK_NOFOLLOW,
+        )
+        .map_err(|e| io_err(path)(io::Error::from(e)))?;
+    }
+    if meta.is_dir() {
+        for entry in fs::read_dir(path).map_err(io_err(path))? {
+            let entry = entry.map_err(io_err(path))?;
+            chown_tree(&entry.path(), run_as)?;
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    struct TempDir(PathBuf);
+    impl TempDir {
+        fn new(name: &str) -> TempDir {
+            let p = std::env::temp_dir().join(format!("gi-datadir-{name}-{}", std::process::id()));
+            let _ = fs::remove_dir_all(&p);
+            fs::create_dir_all(&p).unwrap();
+            TempDir(p)
+        }
+    }
+    impl Drop for TempDir {
+        fn drop(&mut self) {
+            let _ = fs::remove_dir_all(&self.0);
+        }
+    }
+
+    #[test]
+    fn states() {
+        let d = TempDir::new("states");
+        assert_eq!(inspect(&d.0.join("missing")).unwrap(), DataState::Fresh);
+        assert_eq!(inspect(&d.0).unwrap(), DataState::Fresh);
+        fs::create_dir(d.0.join("lost+found")).unwrap();
+        assert_eq!(inspect(&d.0).unwrap(), DataState::Fresh);
+
+        fs::write(d.0.join(INIT_STARTED), "").unwrap();
+        fs::create_dir(d.0.join("mysql")).unwrap();
+        assert_eq!(inspect(&d.0).unwrap(), DataState::Interrupted);
+
+        fs::write(d.0.join(INIT_DONE), "").unwrap();
+        assert_eq!(inspect(&d.0).unwrap(), DataState::Existing { grastate: None });
+
+        fs::write(
+            d.0.join("grastate.dat"),
+            "uuid: 9acf4d34-acdb-11e6-bcc3-d3e36276629f\nseqno: 5\nsafe_to_bootstrap: 1\n",
+        )
+        .unwrap();
+        match inspect(&d.0).unwrap() {
+            DataState::Existing { grastate: Some(g) } => assert_eq!(g.seqno, 5),
+            other => panic!("{other:?}"),
+        }
+        fs::write(d.0.join("grastate.dat"), "garbage").unwrap();
+        assert!(matches!(inspect(&d.0), Err(DatadirError::Grastate { .. })));
+    }
+
+    #[test]
+    fn data_from_another_image_counts_as_existing() {
+        let d = TempDir::new("foreign-image");
+        fs::create_dir(d.0.join("mysql")).unwrap();
+        fs::write(d.0.join("ibdata1"), "").unwrap();
+        assert_eq!(inspect(&d.0).unwrap(), DataState::Existing { grastate: None });
+    }
+
+    #[test]
+    fn unknown_files_are_refused_and_kept() {
+        let d = TempDir::new("foreign");
+        fs::write(d.0.join("notes.txt"), "mine").unwrap();
+        let err = inspect(&d.0).unwrap_err().to_string();
+        assert!(err.contains("notes.txt") && err.contains("empty volume"), "{err}");
+        assert_eq!(fs::read_to_string(d.0.join("notes.txt")).unwrap(), "mine");
+    }
+
+    #[test]
+    fn clearing_an_interrupted_init_keeps_lost_and_found() {
+        let d = TempDir::new("clear");
+        fs::create_dir(d.0.join("lost+found")).unwrap();
+        fs::write(d.0.join(INIT_STARTED), "").unwrap();
+        fs::create_dir_all(d.0.join("mysql/sub")).unwrap();
+        fs::write(d.0.join("ibdata1"), "x").unwrap();
+        clear_interrupted(&d.0).unwrap();
+        let left: Vec<_> = fs::read_dir(&d.0)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect();
+        assert_eq!(left, ["lost+found"]);
+        assert_eq!(inspect(&d.0).unwrap(), DataState::Fresh);
+    }
+}

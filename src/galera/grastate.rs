@@ -1,0 +1,182 @@
+//! `grastate.dat`: the node's last committed position in its cluster's history.
+//!
+//! Galera writes it on a clean shutdown with the real `seqno` and sets
+//! `safe_to_bootstrap: 1` on the last node to leave. After a crash `seqno` is -1 and the
+//! position must be recovered from InnoDB with `mariadbd --wsrep-recover`, whose log line
+//! [`parse_recovered_position`] reads.
+
+/// The parsed content of `grastate.dat`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GraState {
+    /// The cluster's history UUID (all zeros when the node never joined a cluster).
+    pub uuid: String,
+    /// The last committed transaction, or -1 when unknown (crash, or running).
+    pub seqno: i64,
+    /// Whether Galera considers this node safe to bootstrap from.
+    pub safe_to_bootstrap: bool,
+}
+
+/// The UUID of a node that has not joined any cluster.
+pub const NIL_UUID: &str = "00000000-0000-0000-0000-000000000000";
+
+/// Why `grastate.dat` could not be parsed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct ParseError(String);
+
+/// Parses the text of `grastate.dat`.
+pub fn parse(text: &str) -> Result<GraState, ParseError> {
+    let mut uuid = None;
+    let mut seqno = None;
+    let mut safe = false;
+    for line in text.lines() {
+        let line = line.trim();
+        if line.starts_with('#') || line.is_empty() {
+            continue;
+        }
+        let Some((key, value)) = line.split_once(':') else {
+            continue;
+        };
+        let value = value.trim();
+        match key.trim() {
+            "uuid" => {
+                if !is_uuid(value) {
+                    return Err(ParseError(format!("uuid {value:?} is not a UUID")));
+                }
+                uuid = Some(value.to_string());
+            }
+            "seqno" => {
+                seqno = Some(
+                    value
+                        .parse::<i64>()
+                        .map_err(|_| ParseError(format!("seqno {value:?} is not a number")))?,
+                )
+            }
+            "safe_to_bootstrap" => safe = value == "1",
+            _ => {}
+        }
+    }
+    Ok(GraState {
+        uuid: uuid.ok_or_else(|| ParseError("no uuid line".into()))?,
+        seqno: seqno.ok_or_else(|| ParseError("no seqno line".into()))?,
+        safe_to_bootstrap: safe,
+    })
+}
+
+/// Returns the text of `grastate.dat` with `safe_to_bootstrap: 1`, for a bootstrap the
+/// election (or the operator) decided on although Galera's own flag says otherwise.
+pub fn with_safe_to_bootstrap(text: &str) -> String {
+    let mut out = String::new();
+    let mut seen = false;
+    for line in text.lines() {
+        if line.trim_start().starts_with("safe_to_bootstrap:") {
+            out.push_str("safe_to_bootstrap: 1\n");
+            seen = true;
+        } else {
+            out.push_str(line);
+            out.push('\n');
+        }
+    }
+    if !seen {
+        out.push_str("safe_to_bootstrap: 1\n");
+    }
+    out
+}
+
+/// Reads the last `WSREP: Recovered position: <uuid>:<seqno>[,<gtid>]` line of a
+/// `mariadbd --wsrep-recover` log (MariaDB 10.11 appends the GTID after a comma).
+pub fn parse_recovered_position(log: &str) -> Option<(String, i64)> {
+    log.lines().rev().find_map(|line| {
+        let pos = line.split("Recovered position:").nth(1)?.trim();
+        let (uuid, rest) = pos.split_once(':')?;
+        let seqno = rest.split(',').next()?.trim().parse::<i64>().ok()?;
+        is_uuid(uuid).then(|| (uuid.to_string(), seqno))
+    })
+}
+
+fn is_uuid(s: &str) -> bool {
+    s.len() == 36
+        && s.chars().enumerate().all(|(i, c)| match i {
+            8 | 13 | 18 | 23 => c == '-',
+            _ => c.is_ascii_hexdigit(),
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const CLEAN: &str = "# GALERA saved state\nversion: 2.1\n\
+        uuid:    9acf4d34-acdb-11e6-bcc3-d3e36276629f\nseqno:   15\nsafe_to_bootstrap: 1\n";
+
+    #[test]
+    fn parses_grastate() {
+        let cases = [
+            (CLEAN, Ok(("9acf4d34-acdb-11e6-bcc3-d3e36276629f", 15, true))),
+            (
+                "version: 2.1\nuuid: 9acf4d34-acdb-11e6-bcc3-d3e36276629f\nseqno: -1\nsafe_to_bootstrap: 0\n",
+                Ok(("9acf4d34-acdb-11e6-bcc3-d3e36276629f", -1, false)),
+            ),
+            (
+                "version: 2.1\nuuid: 00000000-0000-0000-0000-000000000000\nseqno: -1\n",
+                Ok((NIL_UUID, -1, false)),
+            ),
+            ("version: 2.1\nseqno: 3\n", Err("no uuid line")),
+            ("uuid: nonsense\nseqno: 3\n", Err("is not a UUID")),
+            (
+                "uuid: 9acf4d34-acdb-11e6-bcc3-d3e36276629f\nseqno: x\n",
+                Err("is not a number"),
+            ),
+            ("", Err("no uuid line")),
+        ];
+        for (text, want) in cases {
+            match (parse(text), want) {
+                (Ok(got), Ok((uuid, seqno, safe))) => {
+                    assert_eq!(got.uuid, uuid);
+                    assert_eq!(got.seqno, seqno);
+                    assert_eq!(got.safe_to_bootstrap, safe);
+                }
+                (Err(e), Err(msg)) => assert!(e.to_string().contains(msg), "{e}"),
+                (got, want) => panic!("{text:?}: got {got:?}, want {want:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn sets_safe_to_bootstrap() {
+        let unsafe_text = CLEAN.replace("safe_to_bootstrap: 1", "safe_to_bootstrap: 0");
+        let fixed = with_safe_to_bootstrap(&unsafe_text);
+        assert!(parse(&fixed).unwrap().safe_to_bootstrap);
+        assert_eq!(parse(&fixed).unwrap().seqno, 15);
+        let old_format = "version: 2.1\nuuid: 9acf4d34-acdb-11e6-bcc3-d3e36276629f\nseqno: 2\n";
+        assert!(parse(&with_safe_to_bootstrap(old_format)).unwrap().safe_to_bootstrap);
+    }
+
+    #[test]
+    fn parses_recovered_positions() {
+        let cases = [
+            (
+                "2026-11-27 13:00:00 0 [Note] WSREP: Recovered position: 9acf4d34-acdb-11e6-bcc3-d3e36276629f:42\n",
+                Some(42),
+            ),
+            (
+                "[Note] WSREP: Recovered position: 9acf4d34-acdb-11e6-bcc3-d3e36276629f:7,0-1-7\n",
+                Some(7),
+            ),
+            (
+                "[Note] WSREP: Recovered position: 9acf4d34-acdb-11e6-bcc3-d3e36276629f:3\n\
+                 [Note] WSREP: Recovered position: 9acf4d34-acdb-11e6-bcc3-d3e36276629f:9,0-1-9\n",
+                Some(9),
+            ),
+            (
+                "[Note] WSREP: Recovered position: 00000000-0000-0000-0000-000000000000:-1\n",
+                Some(-1),
+            ),
+            ("[ERROR] Aborting\n", None),
+            ("WSREP: Recovered position: garbage\n", None),
+        ];
+        for (log, want) in cases {
+            assert_eq!(parse_recovered_position(log).map(|(_, s)| s), want, "{log}");
+        }
+    }
+}

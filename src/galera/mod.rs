@@ -1,0 +1,139 @@
+//! Galera's files: the config galera-init writes on every start, and the state Galera
+//! leaves in the datadir (`grastate.dat`, and the position `--wsrep-recover` prints).
+//!
+//! Rendering and parsing are pure functions; the caller does the I/O.
+
+pub mod grastate;
+
+use std::net::IpAddr;
+
+use crate::config::SstMethod;
+
+/// The Galera provider library shipped by Debian's galera-4 package.
+pub const PROVIDER: &str = "/usr/lib/galera/libgalera_smm.so";
+
+/// Where galera-init writes its settings. Debian's my.cnf reads `conf.d/` first and
+/// `mariadb.conf.d/` last, so this file wins over the distribution's `50-server.cnf`
+/// (`bind-address = 127.0.0.1`), while a user's files in `conf.d/` still tune everything
+/// this file does not set.
+pub const CONFIG_PATH: &str = "/etc/mysql/mariadb.conf.d/99-galera-init.cnf";
+
+/// What the rendered config says about this node and its cluster.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NodeConfig {
+    /// `wsrep_cluster_name`.
+    pub cluster_name: String,
+    /// Every known node, this one included: the `gcomm://` list. Never empty, so a restart
+    /// without `--wsrep-new-cluster` can never bootstrap a second cluster by accident.
+    pub members: Vec<IpAddr>,
+    /// `wsrep_node_address`.
+    pub node_address: IpAddr,
+    /// `wsrep_node_name`.
+    pub node_name: String,
+    /// `wsrep_sst_method`.
+    pub sst_method: SstMethod,
+}
+
+/// Formats an address the way Galera wants it in a URL: IPv6 in brackets.
+pub fn galera_host(addr: IpAddr) -> String {
+    match addr {
+        IpAddr::V4(v4) => v4.to_string(),
+        IpAddr::V6(v6) => format!("[{v6}]"),
+    }
+}
+
+/// The `gcomm://` cluster address for a member list.
+pub fn cluster_address(members: &[IpAddr]) -> String {
+    let hosts: Vec<String> = members.iter().map(|a| galera_host(*a)).collect();
+    format!("gcomm://{}", hosts.join(","))
+}
+
+/// Renders the config file. Holds no credentials, so it is written 0644.
+pub fn render(cfg: &NodeConfig) -> String {
+    let bind = match cfg.node_address {
+        IpAddr::V4(_) => "0.0.0.0",
+        IpAddr::V6(_) => "::",
+    };
+    format!(
+        "# Written by galera-init on every start: edits here are lost.\n\
+         # Put your own settings in /etc/mysql/conf.d/; they apply to everything not set here.\n\
+         [mysqld]\n\
+         bind-address = {bind}\n\
+         binlog_format = ROW\n\
+         default_storage_engine = InnoDB\n\
+         innodb_autoinc_lock_mode = 2\n\
+         wsrep_on = ON\n\
+         wsrep_provider = {PROVIDER}\n\
+         wsrep_provider_options = \"pc.recovery=TRUE;gcache.recover=yes\"\n\
+         wsrep_cluster_name = {cluster}\n\
+         wsrep_cluster_address = {address}\n\
+         wsrep_node_address = {node}\n\
+         wsrep_node_name = {name}\n\
+         wsrep_sst_method = {sst}\n",
+        cluster = cfg.cluster_name,
+        address = cluster_address(&cfg.members),
+        node = galera_host(cfg.node_address),
+        name = cfg.node_name,
+        sst = cfg.sst_method.as_str(),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cfg() -> NodeConfig {
+        NodeConfig {
+            cluster_name: "mysqldbcluster".into(),
+            members: vec!["10.0.1.3".parse().unwrap(), "10.0.1.2".parse().unwrap()],
+            node_address: "10.0.1.2".parse().unwrap(),
+            node_name: "a1b2c3".into(),
+            sst_method: SstMethod::Mariabackup,
+        }
+    }
+
+    fn value<'a>(text: &'a str, key: &str) -> Option<&'a str> {
+        text.lines()
+            .find_map(|l| l.strip_prefix(key)?.trim_start().strip_prefix('='))
+            .map(str::trim)
+    }
+
+    #[test]
+    fn renders_every_required_setting() {
+        let text = render(&cfg());
+        let want = [
+            ("bind-address", "0.0.0.0"),
+            ("binlog_format", "ROW"),
+            ("default_storage_engine", "InnoDB"),
+            ("innodb_autoinc_lock_mode", "2"),
+            ("wsrep_on", "ON"),
+            ("wsrep_provider", PROVIDER),
+            ("wsrep_cluster_name", "mysqldbcluster"),
+            ("wsrep_cluster_address", "gcomm://10.0.1.3,10.0.1.2"),
+            ("wsrep_node_address", "10.0.1.2"),
+            ("wsrep_node_name", "a1b2c3"),
+            ("wsrep_sst_method", "mariabackup"),
+        ];
+        for (key, val) in want {
+            assert_eq!(value(&text, key), Some(val), "{key} in\n{text}");
+        }
+        assert!(text.starts_with('#'));
+        assert_eq!(text.matches("[mysqld]").count(), 1);
+    }
+
+    #[test]
+    fn ipv6_is_bracketed_and_binds_all_families() {
+        let mut c = cfg();
+        c.node_address = "fd00::2".parse().unwrap();
+        c.members = vec!["fd00::2".parse().unwrap(), "fd00::3".parse().unwrap()];
+        c.sst_method = SstMethod::Rsync;
+        let text = render(&c);
+        assert_eq!(value(&text, "bind-address"), Some("::"));
+        assert_eq!(
+            value(&text, "wsrep_cluster_address"),
+            Some("gcomm://[fd00::2],[fd00::3]")
+        );
+        assert_eq!(value(&text, "wsrep_node_address"), Some("[fd00::2]"));
+        assert_eq!(value(&text, "wsrep_sst_method"), Some("rsync"));
+    }
+}

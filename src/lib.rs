@@ -1,0 +1,30 @@
+//! galera-init: the PID-1 entrypoint of a MariaDB Galera image.
+//!
+//! It reads its configuration from the environment, finds its peers through
+//! `tasks.<DB_SERVICE_NAME>`, decides whether to bootstrap a cluster, writes the Galera
+//! config, initialises a fresh datadir and supervises mariadbd as PID 1.
+//!
+//! # Layout
+//!
+//! - [`config`]: the environment, validated into [`config::Settings`] before anything runs.
+//! - [`cli`]: the command line: run a node, or another command under supervision.
+//! - [`discovery`]: DNS lookups of the service's tasks, and this node's own address.
+//! - [`decision`]: the pure bootstrap-or-join decision.
+//! - [`galera`]: the Galera config file and Galera's state files.
+//! - [`datadir`]: the datadir's state, and the initialisation of a fresh one.
+//! - [`server`]: mariadbd as a process and a client connection to it.
+//! - [`supervisor`]: PID-1 duties: signals, reaping, exit codes.
+//! - [`node`]: the sequence that ties the above together.
+//!
+//! Health endpoints and the peer-state exchange come with later issues.
+
+pub mod cli;
+pub mod config;
+pub mod datadir;
+pub mod decision;
+pub mod discovery;
+pub mod fsutil;
+pub mod galera;
+pub mod node;
+pub mod server;
+pub mod supervisor;

@@ -56,11 +56,15 @@ pub fn parse(args: Vec<OsString>) -> Result<Mode, clap::Error> {
     }
     let rest: Vec<OsString> = args.into_iter().skip(1).collect();
     let Some(first) = rest.first().map(|a| a.to_string_lossy().into_owned()) else {
-        return Ok(Mode::Node { mariadbd_args: rest });
+        return Ok(Mode::Node {
+            mariadbd_args: rest,
+        });
     };
     let base = first.rsplit('/').next().unwrap_or(&first);
     if first.starts_with('-') {
-        Ok(Mode::Node { mariadbd_args: rest })
+        Ok(Mode::Node {
+            mariadbd_args: rest,
+        })
     } else if base == "mariadbd" || base == "mysqld" {
         Ok(Mode::Node {
             mariadbd_args: rest[1..].to_vec(),
@@ -96,11 +100,17 @@ mod tests {
             node(&["--max-connections=500"])
         );
         assert_eq!(parse_strs(&["galera-init", "mysqld"]).unwrap(), node(&[]));
-        assert_eq!(parse_strs(&["galera-init", "/usr/sbin/mariadbd"]).unwrap(), node(&[]));
+        assert_eq!(
+            parse_strs(&["galera-init", "/usr/sbin/mariadbd"]).unwrap(),
+            node(&[])
+        );
         assert_eq!(
             parse_strs(&["galera-init", "bash", "-c", "echo hi"]).unwrap(),
             Mode::Exec {
-                argv: ["bash", "-c", "echo hi"].iter().map(OsString::from).collect()
+                argv: ["bash", "-c", "echo hi"]
+                    .iter()
+                    .map(OsString::from)
+                    .collect()
             }
         );
         // Only the first argument is ours: a later --help belongs to the command.

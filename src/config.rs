@@ -121,7 +121,9 @@ pub enum ConfigError {
         var: String,
     },
     /// A `_FILE` variable names a file that cannot be read.
-    #[error("{var}_FILE names {path}, which cannot be read ({reason}): mount the secret or fix the path")]
+    #[error(
+        "{var}_FILE names {path}, which cannot be read ({reason}): mount the secret or fix the path"
+    )]
     File {
         /// The variable without `_FILE`.
         var: String,
@@ -215,10 +217,7 @@ impl Settings {
             None | Some("mariabackup") => SstMethod::Mariabackup,
             Some("rsync") => SstMethod::Rsync,
             Some(_) => {
-                return Err(invalid(
-                    "SST_METHOD",
-                    "must be 'mariabackup' or 'rsync'",
-                ));
+                return Err(invalid("SST_METHOD", "must be 'mariabackup' or 'rsync'"));
             }
         };
 
@@ -265,24 +264,24 @@ impl Settings {
         };
 
         let root_host = secrets.get(ROOT_HOST)?.map(|(_, v)| v);
-        if let Some(host) = &root_host {
-            if host.len() > 255 || host.contains(['\'', '\\', '`']) {
-                return Err(invalid(
-                    "MYSQL_ROOT_HOST",
-                    "must be a host name, address or pattern such as '%' or '10.0.%'",
-                ));
-            }
+        if let Some(host) = &root_host
+            && (host.len() > 255 || host.contains(['\'', '\\', '`']))
+        {
+            return Err(invalid(
+                "MYSQL_ROOT_HOST",
+                "must be a host name, address or pattern such as '%' or '10.0.%'",
+            ));
         }
 
         let database = secrets.get(DATABASE)?;
-        if let Some((var, db)) = &database {
-            if db.chars().count() > 64 || db.ends_with(' ') || db.contains(['/', '\\', '.']) {
-                return Err(invalid(
-                    var,
-                    "must be at most 64 characters, must not end with a space, \
-                     and must not contain '/', '\\' or '.'",
-                ));
-            }
+        if let Some((var, db)) = &database
+            && (db.chars().count() > 64 || db.ends_with(' ') || db.contains(['/', '\\', '.']))
+        {
+            return Err(invalid(
+                var,
+                "must be at most 64 characters, must not end with a space, \
+                 and must not contain '/', '\\' or '.'",
+            ));
         }
         let database = database.map(|(_, v)| v);
 
@@ -488,7 +487,10 @@ mod tests {
         assert_eq!(s.service_name, "mysqldbcluster");
         assert_eq!(s.discovery_name, "tasks.mysqldbcluster");
         assert_eq!(s.cluster_name, "mysqldbcluster");
-        assert_eq!(s.root_password, RootPassword::Given(Secret::new("rootpass")));
+        assert_eq!(
+            s.root_password,
+            RootPassword::Given(Secret::new("rootpass"))
+        );
         assert_eq!(s.database.as_deref(), Some("mytestdb"));
         let user = s.user.unwrap();
         assert_eq!(user.name, "mysqldbuser");
@@ -547,34 +549,49 @@ mod tests {
             ("MYSQL_PASSWORD", "pw"),
         ])
         .unwrap();
-        assert_eq!(s.root_password, RootPassword::Given(Secret::new("from-file")));
+        assert_eq!(
+            s.root_password,
+            RootPassword::Given(Secret::new("from-file"))
+        );
         assert_eq!(s.user.unwrap().name, "appuser");
     }
 
     #[test]
     fn root_password_choices() {
-        let empty = settings(&[("DB_SERVICE_NAME", "s"), ("MYSQL_ALLOW_EMPTY_PASSWORD", "yes")]);
+        let empty = settings(&[
+            ("DB_SERVICE_NAME", "s"),
+            ("MYSQL_ALLOW_EMPTY_PASSWORD", "yes"),
+        ]);
         assert_eq!(empty.unwrap().root_password, RootPassword::Empty);
         let official = settings(&[
             ("DB_SERVICE_NAME", "s"),
             ("MARIADB_ALLOW_EMPTY_ROOT_PASSWORD", "1"),
         ]);
         assert_eq!(official.unwrap().root_password, RootPassword::Empty);
-        let random = settings(&[("DB_SERVICE_NAME", "s"), ("MARIADB_RANDOM_ROOT_PASSWORD", "true")]);
+        let random = settings(&[
+            ("DB_SERVICE_NAME", "s"),
+            ("MARIADB_RANDOM_ROOT_PASSWORD", "true"),
+        ]);
         assert_eq!(random.unwrap().root_password, RootPassword::Random);
         let no = settings(&[
             ("DB_SERVICE_NAME", "s"),
             ("MYSQL_ROOT_PASSWORD", "x"),
             ("MYSQL_ALLOW_EMPTY_PASSWORD", "no"),
         ]);
-        assert_eq!(no.unwrap().root_password, RootPassword::Given(Secret::new("x")));
+        assert_eq!(
+            no.unwrap().root_password,
+            RootPassword::Given(Secret::new("x"))
+        );
     }
 
     /// Each bad input, with the variable its one-line error must name.
     #[test]
     fn bad_input_names_the_variable() {
         let cases: Vec<(Vec<(&str, &str)>, &str)> = vec![
-            (vec![("MYSQL_ROOT_PASSWORD", "x")], "DB_SERVICE_NAME is not set"),
+            (
+                vec![("MYSQL_ROOT_PASSWORD", "x")],
+                "DB_SERVICE_NAME is not set",
+            ),
             (with(&[("DB_SERVICE_NAME", "bad name")]), "DB_SERVICE_NAME"),
             (with(&[("DISCOVERY_NAME", "-x")]), "DISCOVERY_NAME"),
             (with(&[("CLUSTER_NAME", "a'b")]), "CLUSTER_NAME"),
@@ -583,7 +600,10 @@ mod tests {
             (with(&[("DISCOVERY_TIMEOUT", "soon")]), "DISCOVERY_TIMEOUT"),
             (with(&[("DISCOVERY_TIMEOUT", "0")]), "DISCOVERY_TIMEOUT"),
             (with(&[("FORCE_BOOTSTRAP", "maybe")]), "FORCE_BOOTSTRAP"),
-            (vec![("DB_SERVICE_NAME", "s")], "MYSQL_ROOT_PASSWORD is not set"),
+            (
+                vec![("DB_SERVICE_NAME", "s")],
+                "MYSQL_ROOT_PASSWORD is not set",
+            ),
             (
                 with(&[("MYSQL_ROOT_PASSWORD_FILE", "/run/secrets/root")]),
                 "both MYSQL_ROOT_PASSWORD and MYSQL_ROOT_PASSWORD_FILE",
@@ -593,15 +613,24 @@ mod tests {
                 "both MARIADB_PASSWORD and MARIADB_PASSWORD_FILE",
             ),
             (
-                vec![("DB_SERVICE_NAME", "s"), ("MYSQL_ROOT_PASSWORD_FILE", "/nope")],
+                vec![
+                    ("DB_SERVICE_NAME", "s"),
+                    ("MYSQL_ROOT_PASSWORD_FILE", "/nope"),
+                ],
                 "MYSQL_ROOT_PASSWORD_FILE names /nope",
             ),
             (
-                vec![("DB_SERVICE_NAME", "s"), ("MYSQL_ROOT_PASSWORD_FILE", "/run/secrets/nul")],
+                vec![
+                    ("DB_SERVICE_NAME", "s"),
+                    ("MYSQL_ROOT_PASSWORD_FILE", "/run/secrets/nul"),
+                ],
                 "MYSQL_ROOT_PASSWORD_FILE names /run/secrets/nul",
             ),
             (
-                vec![("DB_SERVICE_NAME", "s"), ("MYSQL_ROOT_PASSWORD_FILE", "/run/secrets/empty")],
+                vec![
+                    ("DB_SERVICE_NAME", "s"),
+                    ("MYSQL_ROOT_PASSWORD_FILE", "/run/secrets/empty"),
+                ],
                 "MYSQL_ROOT_PASSWORD is not set",
             ),
             (
@@ -612,8 +641,14 @@ mod tests {
                 with(&[("MYSQL_ALLOW_EMPTY_PASSWORD", "sure")]),
                 "MYSQL_ALLOW_EMPTY_PASSWORD must be yes or no",
             ),
-            (with(&[("MYSQL_USER", "u")]), "MYSQL_USER is set but MYSQL_PASSWORD"),
-            (with(&[("MYSQL_PASSWORD", "p")]), "MYSQL_PASSWORD is set but MYSQL_USER"),
+            (
+                with(&[("MYSQL_USER", "u")]),
+                "MYSQL_USER is set but MYSQL_PASSWORD",
+            ),
+            (
+                with(&[("MYSQL_PASSWORD", "p")]),
+                "MYSQL_PASSWORD is set but MYSQL_USER",
+            ),
             (
                 with(&[("MYSQL_USER", "root"), ("MYSQL_PASSWORD", "p")]),
                 "MYSQL_USER must not be 'root'",

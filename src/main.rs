@@ -43,9 +43,10 @@ fn main() -> ExitCode {
 }
 
 fn init_logging() {
-    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or(
-        "info,hickory_proto=warn,hickory_resolver=warn,hickory_net=warn",
-    ))
+    env_logger::Builder::from_env(
+        env_logger::Env::default()
+            .default_filter_or("info,hickory_proto=warn,hickory_resolver=warn,hickory_net=warn"),
+    )
     .format_target(false)
     .init();
 }

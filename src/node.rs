@@ -218,21 +218,25 @@ fn mark_safe_to_bootstrap(paths: &Paths, data: &DataState) -> Result<(), NodeErr
         source,
     };
     let text = std::fs::read_to_string(&path).map_err(write_err)?;
-    write_atomic(&path, grastate::with_safe_to_bootstrap(&text).as_bytes(), 0o660)
-        .map_err(write_err)?;
+    write_atomic(
+        &path,
+        grastate::with_safe_to_bootstrap(&text).as_bytes(),
+        0o660,
+    )
+    .map_err(write_err)?;
     log::warn!("set safe_to_bootstrap: 1 in {}", path.display());
     Ok(())
 }
 
 fn log_grastate(paths: &Paths) {
-    if let Ok(text) = std::fs::read_to_string(paths.datadir.join("grastate.dat")) {
-        if let Ok(g) = grastate::parse(&text) {
-            log::info!(
-                "grastate.dat: cluster {} seqno {} safe_to_bootstrap {}",
-                g.uuid,
-                g.seqno,
-                g.safe_to_bootstrap as u8
-            );
-        }
+    if let Ok(text) = std::fs::read_to_string(paths.datadir.join("grastate.dat"))
+        && let Ok(g) = grastate::parse(&text)
+    {
+        log::info!(
+            "grastate.dat: cluster {} seqno {} safe_to_bootstrap {}",
+            g.uuid,
+            g.seqno,
+            g.safe_to_bootstrap as u8
+        );
     }
 }

@@ -84,7 +84,10 @@ pub fn initialize(
 ) -> Result<(), InitError> {
     let datadir = &paths.datadir;
     if *state == DataState::Interrupted {
-        log::warn!("an earlier initialisation of {} did not finish: starting it again", datadir.display());
+        log::warn!(
+            "an earlier initialisation of {} did not finish: starting it again",
+            datadir.display()
+        );
         super::clear_interrupted(datadir)?;
     }
     let started = datadir.join(INIT_STARTED);
@@ -110,7 +113,10 @@ pub fn initialize(
     }
     install.stdout(Stdio::null());
     server::scrub_env(&mut install);
-    check(sup.run(&mut install, "mariadb-install-db")?, "mariadb-install-db")?;
+    check(
+        sup.run(&mut install, "mariadb-install-db")?,
+        "mariadb-install-db",
+    )?;
 
     let random = random_password()?;
     let root_pw = sql::root_password(&settings.root_password, &random).to_string();
@@ -133,7 +139,14 @@ pub fn initialize(
     let result = (|| {
         let mut conn = wait_until_up(sup, server_pid, &paths.socket)?;
         for stmt in sql::SESSION_SETUP {
-            run_sql(&mut conn, &Statement { sql: stmt.to_string(), what: "set up the session", secret: false })?;
+            run_sql(
+                &mut conn,
+                &Statement {
+                    sql: stmt.to_string(),
+                    what: "set up the session",
+                    secret: false,
+                },
+            )?;
         }
         for stmt in sql::account_statements(settings, &root_pw) {
             run_sql(&mut conn, &stmt)?;
@@ -150,7 +163,10 @@ pub fn initialize(
     if settings.root_password == RootPassword::Random {
         let path = datadir.join(RANDOM_PASSWORD_FILE);
         write_atomic(&path, format!("{random}\n").as_bytes(), 0o600).map_err(io_err(&path))?;
-        log::info!("root got a random password; it is in {} (mode 0600)", path.display());
+        log::info!(
+            "root got a random password; it is in {} (mode 0600)",
+            path.display()
+        );
     }
     let done = datadir.join(INIT_DONE);
     write_atomic(&done, b"", 0o600).map_err(io_err(&done))?;
@@ -192,7 +208,11 @@ fn random_password() -> Result<String, InitError> {
 }
 
 /// Polls the socket until the temporary server accepts a connection.
-fn wait_until_up(sup: &mut Supervisor, pid: nix::unistd::Pid, socket: &Path) -> Result<mysql::Conn, InitError> {
+fn wait_until_up(
+    sup: &mut Supervisor,
+    pid: nix::unistd::Pid,
+    socket: &Path,
+) -> Result<mysql::Conn, InitError> {
     let deadline = Instant::now() + START_TIMEOUT;
     loop {
         if let Some(status) = sup.take_exit(pid) {
@@ -241,7 +261,10 @@ fn stop_temp_server(sup: &mut Supervisor, pid: nix::unistd::Pid) -> Result<(), I
             return check(status, "the temporary server's shutdown");
         }
         if Instant::now() > deadline {
-            log::error!("the temporary server did not stop within {}s: killing it", STOP_TIMEOUT.as_secs());
+            log::error!(
+                "the temporary server did not stop within {}s: killing it",
+                STOP_TIMEOUT.as_secs()
+            );
             sup.signal(pid, libc::SIGKILL);
         }
         if let Err(Stopped(s)) = sup.pause(TICK) {
@@ -264,7 +287,11 @@ fn run_initdb(
     };
     files.sort();
     for file in files {
-        let name = file.file_name().unwrap_or_default().to_string_lossy().into_owned();
+        let name = file
+            .file_name()
+            .unwrap_or_default()
+            .to_string_lossy()
+            .into_owned();
         if name.ends_with(".sh") {
             log::info!("initdb.d: running {name}");
             let mut cmd = Command::new("sh");
@@ -293,7 +320,13 @@ fn run_initdb(
 
 /// Feeds SQL to the `mariadb` client, which understands what scripts use (DELIMITER,
 /// client commands), connected as root through the socket.
-fn run_client(sup: &mut Supervisor, paths: &Paths, settings: &Settings, sql: &[u8], name: &str) -> Result<(), InitError> {
+fn run_client(
+    sup: &mut Supervisor,
+    paths: &Paths,
+    settings: &Settings,
+    sql: &[u8],
+    name: &str,
+) -> Result<(), InitError> {
     let mut cmd = Command::new("mariadb");
     cmd.arg(format!("--socket={}", paths.socket.display()))
         .arg("--user=root")
@@ -307,7 +340,10 @@ fn run_client(sup: &mut Supervisor, paths: &Paths, settings: &Settings, sql: &[u
     input.extend_from_slice(sql);
     let (pid, stdin) = sup
         .spawn_with_stdin(&mut cmd)
-        .map_err(|source| HelperError::Spawn { what: "mariadb".into(), source })?;
+        .map_err(|source| HelperError::Spawn {
+            what: "mariadb".into(),
+            source,
+        })?;
     if let Some(mut stdin) = stdin {
         // A client that fails early closes its end: EPIPE here, and its exit code says why.
         let _ = stdin.write_all(&input);

@@ -104,7 +104,9 @@ pub enum DatadirError {
         entry: String,
     },
     /// `grastate.dat` exists but cannot be parsed.
-    #[error("{path} cannot be parsed ({problem}): fix or remove the file (Galera then recovers the position)")]
+    #[error(
+        "{path} cannot be parsed ({problem}): fix or remove the file (Galera then recovers the position)"
+    )]
     Grastate {
         /// The file.
         path: PathBuf,
@@ -252,7 +254,10 @@ mod tests {
         assert_eq!(inspect(&d.0).unwrap(), DataState::Interrupted);
 
         fs::write(d.0.join(INIT_DONE), "").unwrap();
-        assert_eq!(inspect(&d.0).unwrap(), DataState::Existing { grastate: None });
+        assert_eq!(
+            inspect(&d.0).unwrap(),
+            DataState::Existing { grastate: None }
+        );
 
         fs::write(
             d.0.join("grastate.dat"),
@@ -272,7 +277,10 @@ mod tests {
         let d = TempDir::new("foreign-image");
         fs::create_dir(d.0.join("mysql")).unwrap();
         fs::write(d.0.join("ibdata1"), "").unwrap();
-        assert_eq!(inspect(&d.0).unwrap(), DataState::Existing { grastate: None });
+        assert_eq!(
+            inspect(&d.0).unwrap(),
+            DataState::Existing { grastate: None }
+        );
     }
 
     #[test]
@@ -280,7 +288,10 @@ mod tests {
         let d = TempDir::new("foreign");
         fs::write(d.0.join("notes.txt"), "mine").unwrap();
         let err = inspect(&d.0).unwrap_err().to_string();
-        assert!(err.contains("notes.txt") && err.contains("empty volume"), "{err}");
+        assert!(
+            err.contains("notes.txt") && err.contains("empty volume"),
+            "{err}"
+        );
         assert_eq!(fs::read_to_string(d.0.join("notes.txt")).unwrap(), "mine");
     }
 

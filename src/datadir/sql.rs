@@ -88,7 +88,10 @@ pub fn account_statements(settings: &Settings, root_password: &str) -> Vec<State
         });
         if let Some(db) = &settings.database {
             out.push(Statement {
-                sql: format!("GRANT ALL PRIVILEGES ON {}.* TO {account}", grant_pattern(db)),
+                sql: format!(
+                    "GRANT ALL PRIVILEGES ON {}.* TO {account}",
+                    grant_pattern(db)
+                ),
                 what: "grant MYSQL_USER on MYSQL_DATABASE",
                 secret: false,
             });
@@ -156,7 +159,11 @@ mod tests {
         );
         // Exactly the statements holding a password are marked secret.
         for s in &stmts {
-            assert_eq!(s.secret, s.sql.contains("root''pw") || s.sql.contains("p''a"), "{s:?}");
+            assert_eq!(
+                s.secret,
+                s.sql.contains("root''pw") || s.sql.contains("p''a"),
+                "{s:?}"
+            );
         }
     }
 
@@ -165,8 +172,11 @@ mod tests {
         let mut s = settings();
         s.root_host = Some("10.0.%".into());
         let stmts = account_statements(&s, "pw");
-        assert!(stmts.iter().any(|s| s.sql
-            == "CREATE USER IF NOT EXISTS 'root'@'10.0.%' IDENTIFIED BY 'pw'"));
+        assert!(
+            stmts
+                .iter()
+                .any(|s| s.sql == "CREATE USER IF NOT EXISTS 'root'@'10.0.%' IDENTIFIED BY 'pw'")
+        );
         s.root_host = None;
         let stmts = account_statements(&s, "pw");
         assert!(!stmts.iter().any(|s| s.sql.contains("'root'@'10")));

@@ -69,14 +69,14 @@ pub fn decide(inputs: &Inputs) -> Plan {
                      cluster from it"
                 .into(),
         },
-        DataState::Existing {
-            grastate: Some(g),
-        } if g.safe_to_bootstrap || g.uuid == NIL_UUID => Plan::Bootstrap {
-            reason: format!(
-                "the only node in DNS, safe to bootstrap (seqno {}): bootstrapping from its data",
-                g.seqno
-            ),
-        },
+        DataState::Existing { grastate: Some(g) } if g.safe_to_bootstrap || g.uuid == NIL_UUID => {
+            Plan::Bootstrap {
+                reason: format!(
+                    "the only node in DNS, safe to bootstrap (seqno {}): bootstrapping from its data",
+                    g.seqno
+                ),
+            }
+        }
         DataState::Existing { grastate: Some(g) } => Plan::Refuse {
             reason: format!(
                 "this node's data (seqno {}) is not marked safe to bootstrap: another node may \

@@ -51,7 +51,9 @@ impl Resolve for SystemResolver {
         opts.attempts = 2;
         opts.use_hosts_file = ResolveHosts::Never;
         opts.ip_strategy = LookupIpStrategy::Ipv4AndIpv6;
-        let resolver = builder.build().map_err(|e| DnsError::Other(e.to_string()))?;
+        let resolver = builder
+            .build()
+            .map_err(|e| DnsError::Other(e.to_string()))?;
         let name = absolute(name);
         let result = self.runtime.block_on(resolver.lookup_ip(name.as_str()));
         match result {

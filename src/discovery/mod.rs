@@ -184,7 +184,12 @@ mod tests {
     #[test]
     fn interpretation_table() {
         let local = [ip("127.0.0.1"), ip("172.18.0.5"), ip("10.0.1.7")];
-        let cases: Vec<(Result<Vec<IpAddr>, DnsError>, Option<IpAddr>, Option<(&str, usize)>)> = vec![
+        type Case = (
+            Result<Vec<IpAddr>, DnsError>,
+            Option<IpAddr>,
+            Option<(&'static str, usize)>,
+        );
+        let cases: Vec<Case> = vec![
             (Err(DnsError::NxDomain), None, None),
             (Err(DnsError::NoRecords), None, None),
             (Err(DnsError::Timeout), None, None),
@@ -193,12 +198,21 @@ mod tests {
             (Ok(vec![ip("10.0.1.8"), ip("10.0.1.9")]), None, None),
             (Ok(vec![ip("10.0.1.7")]), None, Some(("10.0.1.7", 1))),
             (
-                Ok(vec![ip("10.0.1.9"), ip("10.0.1.7"), ip("10.0.1.8"), ip("10.0.1.7")]),
+                Ok(vec![
+                    ip("10.0.1.9"),
+                    ip("10.0.1.7"),
+                    ip("10.0.1.8"),
+                    ip("10.0.1.7"),
+                ]),
                 None,
                 Some(("10.0.1.7", 3)),
             ),
             // NODE_ADDRESS wins over interface matching, and must be in the answer.
-            (Ok(vec![ip("10.0.1.7"), ip("10.9.9.9")]), Some(ip("10.9.9.9")), Some(("10.9.9.9", 2))),
+            (
+                Ok(vec![ip("10.0.1.7"), ip("10.9.9.9")]),
+                Some(ip("10.9.9.9")),
+                Some(("10.9.9.9", 2)),
+            ),
             (Ok(vec![ip("10.0.1.7")]), Some(ip("10.9.9.9")), None),
         ];
         for (result, own, want) in cases {
@@ -245,10 +259,17 @@ mod tests {
             0,
         );
         let mut slept = Vec::new();
-        let found = discover("tasks.s", None, Duration::from_secs(60), &mut r, &Local, &mut |d| {
-            slept.push(d);
-            Ok(())
-        })
+        let found = discover(
+            "tasks.s",
+            None,
+            Duration::from_secs(60),
+            &mut r,
+            &Local,
+            &mut |d| {
+                slept.push(d);
+                Ok(())
+            },
+        )
         .unwrap();
         assert_eq!(found.own, ip("10.0.1.7"));
         assert_eq!(r.1, 4);
@@ -258,12 +279,22 @@ mod tests {
     #[test]
     fn gives_up_after_the_timeout_and_stops_on_signal() {
         let mut r = Scripted(vec![], 0);
-        let err = discover("tasks.s", None, Duration::ZERO, &mut r, &Local, &mut |_| Ok(()))
-            .unwrap_err();
-        assert!(err.to_string().contains("tasks.s did not list this node"), "{err}");
-        let err = discover("tasks.s", None, Duration::from_secs(60), &mut r, &Local, &mut |_| {
-            Err(Stopped(libc::SIGTERM))
+        let err = discover("tasks.s", None, Duration::ZERO, &mut r, &Local, &mut |_| {
+            Ok(())
         })
+        .unwrap_err();
+        assert!(
+            err.to_string().contains("tasks.s did not list this node"),
+            "{err}"
+        );
+        let err = discover(
+            "tasks.s",
+            None,
+            Duration::from_secs(60),
+            &mut r,
+            &Local,
+            &mut |_| Err(Stopped(libc::SIGTERM)),
+        )
         .unwrap_err();
         assert_eq!(err, DiscoveryError::Stopped(Stopped(libc::SIGTERM)));
     }

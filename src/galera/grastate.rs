@@ -112,7 +112,10 @@ mod tests {
     #[test]
     fn parses_grastate() {
         let cases = [
-            (CLEAN, Ok(("9acf4d34-acdb-11e6-bcc3-d3e36276629f", 15, true))),
+            (
+                CLEAN,
+                Ok(("9acf4d34-acdb-11e6-bcc3-d3e36276629f", 15, true)),
+            ),
             (
                 "version: 2.1\nuuid: 9acf4d34-acdb-11e6-bcc3-d3e36276629f\nseqno: -1\nsafe_to_bootstrap: 0\n",
                 Ok(("9acf4d34-acdb-11e6-bcc3-d3e36276629f", -1, false)),
@@ -149,7 +152,11 @@ mod tests {
         assert!(parse(&fixed).unwrap().safe_to_bootstrap);
         assert_eq!(parse(&fixed).unwrap().seqno, 15);
         let old_format = "version: 2.1\nuuid: 9acf4d34-acdb-11e6-bcc3-d3e36276629f\nseqno: 2\n";
-        assert!(parse(&with_safe_to_bootstrap(old_format)).unwrap().safe_to_bootstrap);
+        assert!(
+            parse(&with_safe_to_bootstrap(old_format))
+                .unwrap()
+                .safe_to_bootstrap
+        );
     }
 
     #[test]

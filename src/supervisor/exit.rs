@@ -55,7 +55,13 @@ mod tests {
     fn spawn_errors() {
         use std::io::{Error, ErrorKind};
         assert_eq!(code_for_spawn_error(&Error::from(ErrorKind::NotFound)), 127);
-        assert_eq!(code_for_spawn_error(&Error::from(ErrorKind::PermissionDenied)), 126);
-        assert_eq!(code_for_spawn_error(&Error::from(ErrorKind::InvalidInput)), 1);
+        assert_eq!(
+            code_for_spawn_error(&Error::from(ErrorKind::PermissionDenied)),
+            126
+        );
+        assert_eq!(
+            code_for_spawn_error(&Error::from(ErrorKind::InvalidInput)),
+            1
+        );
     }
 }

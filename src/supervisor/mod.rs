@@ -15,6 +15,7 @@ pub mod signals;
 
 use std::collections::{HashMap, HashSet};
 use std::os::fd::AsFd;
+use std::os::unix::process::CommandExt;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
@@ -98,10 +99,10 @@ impl Supervisor {
         Ok(false)
     }
 
-    /// Starts a child. `Command` resets the signal mask of the child, so it starts with
-    /// clean signal state whatever galera-init blocked.
+    /// Starts a child with an empty signal mask: `Command` keeps the parent's mask, and
+    /// galera-init blocks everything.
     pub fn spawn(&mut self, cmd: &mut Command) -> std::io::Result<Pid> {
-        let child = cmd.spawn()?;
+        let child = clean_signal_mask(cmd).spawn()?;
         let pid = child.id() as i32;
         // Dropping a `Child` neither waits for nor kills it: its status is reaped here.
         drop(child);
@@ -152,7 +153,10 @@ impl Supervisor {
         }
         let ms = timeout.as_millis().min(i32::MAX as u128) as i32;
         let mut fds = [PollFd::new(self.signals.as_fd(), PollFlags::POLLIN)];
-        match poll(&mut fds, PollTimeout::try_from(ms).unwrap_or(PollTimeout::MAX)) {
+        match poll(
+            &mut fds,
+            PollTimeout::try_from(ms).unwrap_or(PollTimeout::MAX),
+        ) {
             Ok(n) if n > 0 => match self.signals.read_signal() {
                 Ok(Some(info)) => Event::Signal(info.ssi_signo as i32),
                 _ => Event::Timeout,
@@ -200,7 +204,7 @@ impl Supervisor {
         &mut self,
         cmd: &mut Command,
     ) -> std::io::Result<(Pid, Option<std::process::ChildStdin>)> {
-        let mut child = cmd.spawn()?;
+        let mut child = clean_signal_mask(cmd).spawn()?;
         let stdin = child.stdin.take();
         let pid = child.id() as i32;
         drop(child);
@@ -228,11 +232,11 @@ impl Supervisor {
                     None => Ok(status),
                 };
             }
-            if let Event::Signal(sig) = self.next_event(TICK) {
-                if let Err(Stopped(sig)) = self.startup_signal(sig) {
-                    stopped.get_or_insert(sig);
-                    send(pid, libc::SIGTERM);
-                }
+            if let Event::Signal(sig) = self.next_event(TICK)
+                && let Err(Stopped(sig)) = self.startup_signal(sig)
+            {
+                stopped.get_or_insert(sig);
+                send(pid, libc::SIGTERM);
             }
         }
     }
@@ -273,6 +277,23 @@ impl Supervisor {
                 }
             }
         }
+    }
+}
+
+/// Makes the child unblock every signal between fork and exec, so the program starts with the
+/// signal state it expects.
+fn clean_signal_mask(cmd: &mut Command) -> &mut Command {
+    // SAFETY: the closure runs in the forked child before exec and only calls
+    // sigemptyset and sigprocmask, which are async-signal-safe; it allocates nothing.
+    unsafe {
+        cmd.pre_exec(|| {
+            let mut set = std::mem::MaybeUninit::<libc::sigset_t>::uninit();
+            libc::sigemptyset(set.as_mut_ptr());
+            if libc::sigprocmask(libc::SIG_SETMASK, set.as_ptr(), std::ptr::null_mut()) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        })
     }
 }
 

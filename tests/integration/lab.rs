@@ -130,6 +130,9 @@ impl Lab {
         }
         let _ = fs::remove_dir_all(&dir);
         fs::create_dir_all(&dir).unwrap();
+        // A private copy of the binary: the one under test may live under /tmp, which the
+        // nodes hide behind their own tmpfs.
+        fs::copy(bin(), dir.join("galera-init")).expect("copy the galera-init binary");
         sh(&["ip", "link", "add", &bridge, "type", "bridge"]);
         sh(&[
             "ip",
@@ -380,7 +383,7 @@ impl Node {
         )
         .env("LAB_DIR", &self.dir)
         .env("LAB_HOSTNAME", &self.hostname)
-        .env("LAB_BIN", bin())
+        .env("LAB_BIN", self.dir.parent().unwrap().join("galera-init"))
         .envs(env.iter().copied())
         .stdin(Stdio::null())
         .stdout(log.try_clone().unwrap())

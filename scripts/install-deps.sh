@@ -6,7 +6,7 @@ set -euo pipefail
 export DEBIAN_FRONTEND=noninteractive
 
 packages=(mariadb-server mariadb-client galera-4 mariadb-backup rsync socat dnsmasq-base
-          iproute2 util-linux procps gcc libc6-dev ca-certificates curl)
+          iproute2 iptables util-linux procps gcc libc6-dev ca-certificates curl)
 missing=()
 for p in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing+=("$p")

@@ -101,6 +101,19 @@ pub struct Settings {
     /// `FORCE_BOOTSTRAP`: bootstrap from this node's data even when Galera says it is not
     /// safe. A manual override, logged loudly.
     pub force_bootstrap: bool,
+    /// `CLUSTER_SIZE`: how many nodes the operator deployed, when given.
+    pub cluster_size: Option<usize>,
+    /// `SETTLE_WINDOW`: how long the set of nodes in DNS must stay unchanged before a
+    /// bootstrap.
+    pub settle_window: Duration,
+    /// `OUTAGE_TIMEOUT`: after a full outage, how long to wait for every expected node
+    /// before a majority is enough.
+    pub outage_timeout: Duration,
+    /// `HTTP_PORT`: where the node serves its state (and, later, its health).
+    pub http_port: u16,
+    /// `PC_RECOVERY_TIMEOUT`: how long Galera's pc.recovery may take to restore the saved
+    /// Primary component before the node stops mariadbd and elects instead.
+    pub pc_recovery_timeout: Duration,
 }
 
 /// A configuration error. Each names the variable and says what to do.
@@ -149,6 +162,12 @@ pub type ReadFile<'a> = &'a dyn Fn(&Path) -> std::io::Result<Vec<u8>>;
 
 /// Default for `DISCOVERY_TIMEOUT`.
 pub const DEFAULT_DISCOVERY_TIMEOUT: Duration = Duration::from_secs(300);
+/// Default for `SETTLE_WINDOW`.
+pub const DEFAULT_SETTLE_WINDOW: Duration = Duration::from_secs(5);
+/// Default for `PC_RECOVERY_TIMEOUT`.
+pub const DEFAULT_PC_RECOVERY_TIMEOUT: Duration = Duration::from_secs(60);
+/// Default for `OUTAGE_TIMEOUT`.
+pub const DEFAULT_OUTAGE_TIMEOUT: Duration = Duration::from_secs(120);
 
 /// The credential variables, each as its names in order of precedence: the `MARIADB_*`
 /// names win over the `MYSQL_*` one, as in the official image.
@@ -221,16 +240,37 @@ impl Settings {
             }
         };
 
-        let discovery_timeout = match plain("DISCOVERY_TIMEOUT") {
-            None => DEFAULT_DISCOVERY_TIMEOUT,
+        let seconds = |var: &str, default: Duration, min: u64| match plain(var) {
+            None => Ok(default),
             Some(v) => match v.parse::<u64>() {
-                Ok(secs) if secs > 0 => Duration::from_secs(secs),
+                Ok(secs) if secs >= min => Ok(Duration::from_secs(secs)),
+                _ => Err(invalid(
+                    var,
+                    &format!("must be a whole number of seconds, at least {min}"),
+                )),
+            },
+        };
+        let discovery_timeout = seconds("DISCOVERY_TIMEOUT", DEFAULT_DISCOVERY_TIMEOUT, 1)?;
+        let settle_window = seconds("SETTLE_WINDOW", DEFAULT_SETTLE_WINDOW, 0)?;
+        let outage_timeout = seconds("OUTAGE_TIMEOUT", DEFAULT_OUTAGE_TIMEOUT, 0)?;
+        let pc_recovery_timeout = seconds("PC_RECOVERY_TIMEOUT", DEFAULT_PC_RECOVERY_TIMEOUT, 1)?;
+        let cluster_size = match plain("CLUSTER_SIZE") {
+            None => None,
+            Some(v) => match v.parse::<usize>() {
+                Ok(n) if n >= 1 => Some(n),
                 _ => {
                     return Err(invalid(
-                        "DISCOVERY_TIMEOUT",
-                        "must be a whole number of seconds greater than 0",
+                        "CLUSTER_SIZE",
+                        "must be the number of replicas, a whole number of at least 1",
                     ));
                 }
+            },
+        };
+        let http_port = match plain("HTTP_PORT") {
+            None => crate::peer::DEFAULT_PORT,
+            Some(v) => match v.parse::<u16>() {
+                Ok(p) if p > 0 => p,
+                _ => return Err(invalid("HTTP_PORT", "must be a TCP port number (1-65535)")),
             },
         };
 
@@ -330,6 +370,11 @@ impl Settings {
             sst_method,
             discovery_timeout,
             force_bootstrap,
+            cluster_size,
+            settle_window,
+            outage_timeout,
+            http_port,
+            pc_recovery_timeout,
         })
     }
 }
@@ -497,6 +542,10 @@ mod tests {
         assert_eq!(user.password.expose(), "mysqldbpass");
         assert_eq!(s.sst_method, SstMethod::Mariabackup);
         assert_eq!(s.discovery_timeout, DEFAULT_DISCOVERY_TIMEOUT);
+        assert_eq!(s.settle_window, DEFAULT_SETTLE_WINDOW);
+        assert_eq!(s.outage_timeout, DEFAULT_OUTAGE_TIMEOUT);
+        assert_eq!(s.cluster_size, None);
+        assert_eq!(s.http_port, 9200);
         assert_eq!(s.root_host, None);
         assert_eq!(s.node_address, None);
         assert!(!s.force_bootstrap);
@@ -512,8 +561,16 @@ mod tests {
             ("DISCOVERY_TIMEOUT", "30"),
             ("FORCE_BOOTSTRAP", "yes"),
             ("MYSQL_ROOT_HOST", "10.0.%"),
+            ("CLUSTER_SIZE", "3"),
+            ("SETTLE_WINDOW", "0"),
+            ("OUTAGE_TIMEOUT", "30"),
+            ("HTTP_PORT", "8080"),
         ]))
         .unwrap();
+        assert_eq!(s.cluster_size, Some(3));
+        assert_eq!(s.settle_window, Duration::ZERO);
+        assert_eq!(s.outage_timeout, Duration::from_secs(30));
+        assert_eq!(s.http_port, 8080);
         assert_eq!(s.cluster_name, "prod_1");
         assert_eq!(s.discovery_name, "galera.default.svc.cluster.local");
         assert_eq!(s.node_address, Some("10.0.0.7".parse().unwrap()));
@@ -600,6 +657,15 @@ mod tests {
             (with(&[("DISCOVERY_TIMEOUT", "soon")]), "DISCOVERY_TIMEOUT"),
             (with(&[("DISCOVERY_TIMEOUT", "0")]), "DISCOVERY_TIMEOUT"),
             (with(&[("FORCE_BOOTSTRAP", "maybe")]), "FORCE_BOOTSTRAP"),
+            (with(&[("CLUSTER_SIZE", "0")]), "CLUSTER_SIZE must be"),
+            (with(&[("CLUSTER_SIZE", "three")]), "CLUSTER_SIZE must be"),
+            (with(&[("SETTLE_WINDOW", "5s")]), "SETTLE_WINDOW must be"),
+            (with(&[("OUTAGE_TIMEOUT", "-1")]), "OUTAGE_TIMEOUT must be"),
+            (with(&[("HTTP_PORT", "70000")]), "HTTP_PORT must be"),
+            (
+                with(&[("PC_RECOVERY_TIMEOUT", "0")]),
+                "PC_RECOVERY_TIMEOUT must be",
+            ),
             (
                 vec![("DB_SERVICE_NAME", "s")],
                 "MYSQL_ROOT_PASSWORD is not set",

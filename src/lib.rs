@@ -26,5 +26,6 @@ pub mod discovery;
 pub mod fsutil;
 pub mod galera;
 pub mod node;
+pub mod peer;
 pub mod server;
 pub mod supervisor;

@@ -1,19 +1,23 @@
-//! A Galera node from start to finish: discover, decide, prepare, start and supervise
-//! mariadbd. Each step is one call into the module that owns it; this file only sequences
-//! them and says in the log what was decided and why.
+//! A Galera node from start to finish: serve state, discover, recover, elect, prepare, start
+//! and supervise mariadbd. Each step is one call into the module that owns it; this file only
+//! sequences them and says in the log what was decided and why.
 
 use std::ffi::OsString;
-use std::net::IpAddr;
-use std::time::Instant;
+use std::net::{IpAddr, TcpListener};
+use std::time::{Duration, Instant};
 
 use crate::config::Settings;
-use crate::datadir::{self, DataState, Paths, RunAs};
-use crate::decision::{self, Inputs, Plan};
+use crate::datadir::{self, DataState, FORCE_BOOTSTRAP_FILE, Paths, RunAs};
+use crate::decision::{self, Inputs, Params, Plan};
 use crate::discovery::{self, Discovered, DiscoveryError, Interfaces, dns::SystemResolver};
 use crate::fsutil::write_atomic;
-use crate::galera::{self, NodeConfig, grastate};
+use crate::galera::{self, NodeConfig, grastate, gvwstate};
+use crate::peer::{self, Phase, Shared, client::FetchState, client::HttpPeers};
 use crate::server;
-use crate::supervisor::{Stopped, Supervisor, exit};
+use crate::supervisor::{Stopped, Supervisor, Tick, exit};
+
+/// How often the election looks again while it waits.
+const ELECTION_INTERVAL: Duration = Duration::from_secs(1);
 
 /// Why a node could not start. Every message says what to do.
 #[derive(Debug, thiserror::Error)]
@@ -21,6 +25,14 @@ pub enum NodeError {
     /// The image has no `mysql` user.
     #[error("there is no 'mysql' user: this image needs Debian's mariadb-server package")]
     NoMysqlUser,
+    /// The state port cannot be served.
+    #[error("cannot serve the node state on port {port} (HTTP_PORT): {source}")]
+    Listen {
+        /// The port.
+        port: u16,
+        /// The error.
+        source: std::io::Error,
+    },
     /// DNS never listed this node, or a stop signal came.
     #[error(transparent)]
     Discovery(#[from] DiscoveryError),
@@ -30,7 +42,10 @@ pub enum NodeError {
     /// Initialising the datadir failed.
     #[error("initialising the datadir failed: {0}")]
     Init(#[from] datadir::init::InitError),
-    /// A config file could not be written.
+    /// Recovering the position failed.
+    #[error("recovering the position failed: {0}")]
+    Recover(#[from] datadir::recover::RecoverError),
+    /// A file could not be written.
     #[error("cannot write {path}: {source}")]
     Write {
         /// The file.
@@ -61,6 +76,9 @@ impl NodeError {
                 s.exit_code()
             }
             NodeError::Init(e) => e.stopped().map_or(1, Stopped::exit_code),
+            NodeError::Recover(datadir::recover::RecoverError::Helper(
+                crate::supervisor::HelperError::Stopped(s),
+            )) => s.exit_code(),
             NodeError::Spawn { source } => exit::code_for_spawn_error(source),
             _ => 1,
         }
@@ -76,72 +94,317 @@ pub fn run(
 ) -> Result<u8, NodeError> {
     let started = Instant::now();
     let run_as = mysql_user()?;
+    let state = Shared::default();
+    let node_name = nix::unistd::gethostname()
+        .ok()
+        .and_then(|h| h.into_string().ok())
+        .unwrap_or_default();
+    state.update(|s| s.node_name = node_name.clone());
+    serve_state(settings.http_port, &state)?;
+    let mut resolver = SystemResolver::new().map_err(|source| NodeError::Write {
+        path: "tokio runtime".into(),
+        source,
+    })?;
+    let peers = HttpPeers::new(settings.http_port);
+    let mut allow_pc_recovery = true;
+    loop {
+        let start = Start {
+            settings,
+            paths,
+            run_as,
+            state: &state,
+            peers: &peers,
+            started,
+        };
+        match start.once(sup, &mut resolver, mariadbd_args, allow_pc_recovery)? {
+            Outcome::Exited(code) => return Ok(code),
+            Outcome::PcRecoveryFailed => {
+                log::warn!(
+                    "pc.recovery did not restore a Primary component within {}s: mariadbd was \
+                     stopped cleanly; electing the most advanced node instead",
+                    settings.pc_recovery_timeout.as_secs()
+                );
+                allow_pc_recovery = false;
+                state.update(|s| {
+                    *s = crate::peer::NodeState {
+                        node_name: s.node_name.clone(),
+                        ..Default::default()
+                    }
+                });
+            }
+        }
+    }
+}
 
-    let Discovered { own, members } = discovery::discover(
+/// How one start of mariadbd ended.
+enum Outcome {
+    /// mariadbd exited (on a signal from outside, or on its own): galera-init exits too.
+    Exited(u8),
+    /// pc.recovery did not restore the saved component, and mariadbd was stopped to elect.
+    PcRecoveryFailed,
+}
+
+/// What one start needs.
+struct Start<'a> {
+    settings: &'a Settings,
+    paths: &'a Paths,
+    run_as: Option<RunAs>,
+    state: &'a Shared,
+    peers: &'a HttpPeers,
+    started: Instant,
+}
+
+impl Start<'_> {
+    /// Discover, elect, prepare, run mariadbd and supervise it until it exits.
+    fn once(
+        &self,
+        sup: &mut Supervisor,
+        resolver: &mut SystemResolver,
+        mariadbd_args: &[OsString],
+        allow_pc_recovery: bool,
+    ) -> Result<Outcome, NodeError> {
+        let (settings, paths, run_as, state) = (self.settings, self.paths, self.run_as, self.state);
+        let Discovered { own, members } = discover(sup, settings, resolver)?;
+        log::info!(
+            "{} lists {} node(s); this node is {own}",
+            settings.discovery_name,
+            members.len()
+        );
+        state.update(|s| s.address = Some(own));
+
+        let data = datadir::inspect(&paths.datadir)?;
+        log::info!("datadir {}: {}", paths.datadir.display(), describe(&data));
+        report_data(sup, run_as, paths, &data, state)?;
+        let force_file = paths.datadir.join(FORCE_BOOTSTRAP_FILE);
+        let forced = settings.force_bootstrap || force_file.exists();
+
+        let plan = elect(
+            sup,
+            settings,
+            resolver,
+            self.peers,
+            state,
+            forced,
+            allow_pc_recovery,
+        )?;
+        let (bootstrap, members, donors, pc_recovery) = match plan {
+            Plan::Bootstrap { reason } => {
+                if forced {
+                    log::warn!("MANUAL OVERRIDE: decision: bootstrap: {reason}");
+                } else {
+                    log::info!("decision: bootstrap: {reason}");
+                }
+                (true, members, Vec::new(), false)
+            }
+            Plan::Join {
+                members,
+                donors,
+                pc_recovery,
+                reason,
+            } => {
+                log::info!("decision: join: {reason}");
+                (false, members, donors, pc_recovery)
+            }
+            Plan::Refuse { reason } => return Err(NodeError::Refused(reason)),
+            Plan::Wait { .. } => unreachable!("elect() returns only final plans"),
+        };
+        state.update(|s| {
+            s.phase = if bootstrap {
+                Phase::Bootstrapping
+            } else {
+                Phase::Joining
+            }
+        });
+        sup.check_stop()?;
+
+        if let Some(r) = run_as {
+            datadir::prepare(paths, r)?;
+        }
+        write_config(paths, settings, own, &members, donors)?;
+        match (&data, bootstrap) {
+            (DataState::Fresh | DataState::Interrupted, true) => {
+                datadir::init::initialize(sup, paths, settings, run_as, &data)?
+            }
+            // A joiner receives everything by SST; what an unfinished init left is not data.
+            (DataState::Interrupted, false) => datadir::clear_interrupted(&paths.datadir)?,
+            (DataState::Existing { .. }, true) => mark_safe_to_bootstrap(paths, &data)?,
+            _ => {}
+        }
+        if bootstrap && force_file.exists() {
+            let _ = std::fs::remove_file(&force_file);
+            log::warn!("removed {} (it applies once)", force_file.display());
+        }
+        sup.check_stop()?;
+
+        let mut args: Vec<OsString> = Vec::new();
+        if bootstrap {
+            args.push("--wsrep-new-cluster".into());
+        }
+        args.extend(mariadbd_args.iter().cloned());
+        let pid = sup
+            .spawn(&mut server::command(run_as, &args))
+            .map_err(|source| NodeError::Spawn { source })?;
+        log::info!(
+            "started mariadbd (pid {pid}) {:.1}s after galera-init",
+            self.started.elapsed().as_secs_f32()
+        );
+        let poller = match peer::status::spawn(state.clone(), paths.socket.clone()) {
+            Ok(p) => Some(p),
+            Err(e) => {
+                log::error!("cannot start the wsrep status poller: {e}");
+                None
+            }
+        };
+
+        // After a pc.recovery start, watch that Galera really restores the component.
+        let mut deadline = pc_recovery.then(|| Instant::now() + settings.pc_recovery_timeout);
+        let mut gave_up = false;
+        let code = sup.supervise_with(pid, server::MARIADBD, &mut || {
+            let Some(d) = deadline else {
+                return Tick::Continue;
+            };
+            if state.get().is_primary() {
+                deadline = None;
+                Tick::Continue
+            } else if Instant::now() > d {
+                gave_up = true;
+                Tick::Stop
+            } else {
+                Tick::Continue
+            }
+        });
+        drop(poller);
+        state.update(|s| s.phase = Phase::Stopping);
+        log_grastate(paths);
+        if gave_up && !sup.stop_received() {
+            return Ok(Outcome::PcRecoveryFailed);
+        }
+        Ok(Outcome::Exited(code))
+    }
+}
+
+/// Serves the node state from now on, on every address (IPv6 and IPv4 when possible).
+fn serve_state(port: u16, state: &Shared) -> Result<(), NodeError> {
+    let listener = TcpListener::bind(("::", port))
+        .or_else(|_| TcpListener::bind(("0.0.0.0", port)))
+        .map_err(|source| NodeError::Listen { port, source })?;
+    peer::http::spawn(listener, state.clone()).map_err(|source| NodeError::Listen { port, source })
+}
+
+fn discover(
+    sup: &mut Supervisor,
+    settings: &Settings,
+    resolver: &mut SystemResolver,
+) -> Result<Discovered, DiscoveryError> {
+    discovery::discover(
         &settings.discovery_name,
         settings.node_address,
         settings.discovery_timeout,
-        &mut SystemResolver::new().map_err(|source| NodeError::Write {
-            path: "tokio runtime".into(),
-            source,
-        })?,
+        resolver,
         &Interfaces,
         &mut |d| sup.pause(d),
-    )?;
-    log::info!(
-        "{} lists {} node(s); this node is {own}",
-        settings.discovery_name,
-        members.len()
-    );
+    )
+}
 
-    let data = datadir::inspect(&paths.datadir)?;
-    log::info!("datadir {}: {}", paths.datadir.display(), describe(&data));
-
-    let plan = decision::decide(&Inputs {
-        own,
-        members: &members,
-        data: &data,
-        force_bootstrap: settings.force_bootstrap,
-    });
-    let bootstrap = match plan {
-        Plan::Bootstrap { reason } if settings.force_bootstrap => {
-            log::warn!("MANUAL OVERRIDE: {reason}");
-            true
-        }
-        Plan::Bootstrap { reason } => {
-            log::info!("decision: bootstrap: {reason}");
-            true
-        }
-        Plan::Refuse { reason } => return Err(NodeError::Refused(reason)),
+/// Puts what the datadir says into the node state: fresh or not, position (recovered with
+/// `--wsrep-recover` when grastate.dat says -1), and the saved view.
+fn report_data(
+    sup: &mut Supervisor,
+    run_as: Option<RunAs>,
+    paths: &Paths,
+    data: &DataState,
+    state: &Shared,
+) -> Result<(), NodeError> {
+    let view = std::fs::read_to_string(paths.datadir.join("gvwstate.dat"))
+        .ok()
+        .and_then(|t| gvwstate::parse(&t));
+    let (mut uuid, mut seqno, safe, has_galera_state) = match data {
+        DataState::Existing { grastate: Some(g) } => (
+            Some(g.uuid.clone()),
+            Some(g.seqno),
+            g.safe_to_bootstrap,
+            true,
+        ),
+        _ => (None, None, false, false),
     };
-    sup.check_stop()?;
+    if has_galera_state && seqno == Some(-1) {
+        state.update(|s| s.phase = Phase::Recovering);
+        log::info!(
+            "grastate.dat has no position (seqno -1): recovering it with mariadbd --wsrep-recover"
+        );
+        if let Some(r) = run_as {
+            datadir::prepare(paths, r)?;
+        }
+        match datadir::recover::recover_position(sup, run_as)? {
+            Some((u, s)) => {
+                log::info!("recovered position {u}:{s}");
+                uuid = Some(u);
+                seqno = Some(s);
+            }
+            None => log::warn!("no position recovered: this node counts as seqno -1"),
+        }
+    }
+    state.update(|s| {
+        s.phase = Phase::Waiting;
+        s.fresh = Some(data.is_fresh());
+        s.has_galera_state = has_galera_state;
+        s.uuid = uuid;
+        s.seqno = seqno;
+        s.safe_to_bootstrap = safe;
+        s.view = view;
+    });
+    Ok(())
+}
 
-    if let Some(r) = run_as {
-        datadir::prepare(paths, r)?;
+/// Runs the election until it gives a final plan (bootstrap, join or refuse).
+fn elect(
+    sup: &mut Supervisor,
+    settings: &Settings,
+    resolver: &mut SystemResolver,
+    peers: &HttpPeers,
+    state: &Shared,
+    forced: bool,
+    allow_pc_recovery: bool,
+) -> Result<Plan, NodeError> {
+    let params = Params {
+        cluster_size: settings.cluster_size,
+        settle: settings.settle_window,
+        outage_timeout: settings.outage_timeout,
+    };
+    let start = Instant::now();
+    let mut last_members: Vec<IpAddr> = Vec::new();
+    let mut stable_since = Instant::now();
+    let mut last_reason = String::new();
+    loop {
+        let Discovered { own, members } = discover(sup, settings, resolver)?;
+        if members != last_members {
+            last_members = members.clone();
+            stable_since = Instant::now();
+        }
+        let others: Vec<IpAddr> = members.iter().copied().filter(|a| *a != own).collect();
+        let answers = peers.fetch_all(&others);
+        let own_state = state.get();
+        let plan = decision::decide(&Inputs {
+            own: &own_state,
+            members: &members,
+            peers: &answers,
+            stable_for: stable_since.elapsed(),
+            waited: start.elapsed(),
+            force_bootstrap: forced,
+            allow_pc_recovery,
+            params: &params,
+        });
+        match plan {
+            Plan::Wait { reason } => {
+                if reason != last_reason {
+                    log::info!("decision: wait: {reason}");
+                    last_reason = reason;
+                }
+                sup.pause(ELECTION_INTERVAL)?;
+            }
+            plan => return Ok(plan),
+        }
     }
-    write_config(paths, settings, own, &members)?;
-    if data.is_fresh() {
-        datadir::init::initialize(sup, paths, settings, run_as, &data)?;
-    } else if bootstrap {
-        mark_safe_to_bootstrap(paths, &data)?;
-    }
-    sup.check_stop()?;
-
-    let mut args: Vec<OsString> = Vec::new();
-    if bootstrap {
-        args.push("--wsrep-new-cluster".into());
-    }
-    args.extend(mariadbd_args.iter().cloned());
-    let pid = sup
-        .spawn(&mut server::command(run_as, &args))
-        .map_err(|source| NodeError::Spawn { source })?;
-    log::info!(
-        "started mariadbd (pid {pid}) {:.1}s after galera-init",
-        started.elapsed().as_secs_f32()
-    );
-    let code = sup.supervise(pid, server::MARIADBD);
-    log_grastate(paths);
-    Ok(code)
 }
 
 /// The account mariadbd runs as: `mysql` when galera-init is root, else galera-init's own.
@@ -176,17 +439,23 @@ fn write_config(
     settings: &Settings,
     own: IpAddr,
     members: &[IpAddr],
+    donors: Vec<String>,
 ) -> Result<(), NodeError> {
     let node_name = nix::unistd::gethostname()
         .ok()
         .and_then(|h| h.into_string().ok())
         .unwrap_or_else(|| own.to_string());
+    let mut members = members.to_vec();
+    if !members.contains(&own) {
+        members.push(own);
+    }
     let text = galera::render(&NodeConfig {
         cluster_name: settings.cluster_name.clone(),
-        members: members.to_vec(),
+        members,
         node_address: own,
         node_name,
         sst_method: settings.sst_method,
+        donors,
     });
     let path = &paths.galera_config;
     if let Some(dir) = path.parent() {
@@ -201,7 +470,7 @@ fn write_config(
 }
 
 /// Galera refuses `--wsrep-new-cluster` unless grastate.dat says `safe_to_bootstrap: 1`;
-/// once the decision (or the operator) has chosen this node, the flag is set to match.
+/// once the election (or the operator) has chosen this node, the flag is set to match.
 fn mark_safe_to_bootstrap(paths: &Paths, data: &DataState) -> Result<(), NodeError> {
     let DataState::Existing {
         grastate: Some(g), ..
@@ -224,6 +493,9 @@ fn mark_safe_to_bootstrap(paths: &Paths, data: &DataState) -> Result<(), NodeErr
         0o660,
     )
     .map_err(write_err)?;
+    if let Some(r) = mysql_user()? {
+        let _ = nix::unistd::chown(&path, Some(r.uid), Some(r.gid));
+    }
     log::warn!("set safe_to_bootstrap: 1 in {}", path.display());
     Ok(())
 }

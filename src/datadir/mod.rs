@@ -7,6 +7,7 @@
 //! own unfinished work and done again, instead of being mistaken for a database.
 
 pub mod init;
+pub mod recover;
 pub mod sql;
 
 use std::fs;
@@ -54,8 +55,12 @@ pub const INIT_DONE: &str = ".galera-init-initialized";
 /// Holds the generated root password of `MYSQL_RANDOM_ROOT_PASSWORD`, mode 0600.
 pub const RANDOM_PASSWORD_FILE: &str = ".galera-init-root-password";
 
+/// The operator's one-shot override: an empty file of this name in the datadir makes the
+/// node bootstrap (see the README). galera-init removes it once the node has started.
+pub const FORCE_BOOTSTRAP_FILE: &str = "force-bootstrap";
+
 /// Entries a fresh volume may hold that are not data.
-const IGNORED: &[&str] = &["lost+found"];
+const IGNORED: &[&str] = &["lost+found", FORCE_BOOTSTRAP_FILE];
 /// Entries that show a datadir holds MariaDB data, whoever created it.
 const DATA_SIGNS: &[&str] = &["mysql", "ibdata1", "grastate.dat", "ib_logfile0"];
 

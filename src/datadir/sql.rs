@@ -130,6 +130,11 @@ mod tests {
             sst_method: SstMethod::Mariabackup,
             discovery_timeout: std::time::Duration::from_secs(1),
             force_bootstrap: false,
+            cluster_size: None,
+            settle_window: std::time::Duration::from_secs(5),
+            outage_timeout: std::time::Duration::from_secs(60),
+            http_port: 9200,
+            pc_recovery_timeout: std::time::Duration::from_secs(60),
         }
     }
 

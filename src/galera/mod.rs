@@ -4,6 +4,7 @@
 //! Rendering and parsing are pure functions; the caller does the I/O.
 
 pub mod grastate;
+pub mod gvwstate;
 
 use std::net::IpAddr;
 
@@ -32,6 +33,9 @@ pub struct NodeConfig {
     pub node_name: String,
     /// `wsrep_sst_method`.
     pub sst_method: SstMethod,
+    /// `wsrep_sst_donor`: preferred donors by node name, the writer last. Empty: Galera
+    /// chooses.
+    pub donors: Vec<String>,
 }
 
 /// Formats an address the way Galera wants it in a URL: IPv6 in brackets.
@@ -69,7 +73,13 @@ pub fn render(cfg: &NodeConfig) -> String {
          wsrep_cluster_address = {address}\n\
          wsrep_node_address = {node}\n\
          wsrep_node_name = {name}\n\
-         wsrep_sst_method = {sst}\n",
+         wsrep_sst_method = {sst}\n{donor}",
+        donor = if cfg.donors.is_empty() {
+            String::new()
+        } else {
+            // A trailing comma lets Galera fall back to any other node.
+            format!("wsrep_sst_donor = {},\n", cfg.donors.join(","))
+        },
         cluster = cfg.cluster_name,
         address = cluster_address(&cfg.members),
         node = galera_host(cfg.node_address),
@@ -89,6 +99,7 @@ mod tests {
             node_address: "10.0.1.2".parse().unwrap(),
             node_name: "a1b2c3".into(),
             sst_method: SstMethod::Mariabackup,
+            donors: Vec::new(),
         }
     }
 
@@ -118,6 +129,11 @@ mod tests {
             assert_eq!(value(&text, key), Some(val), "{key} in\n{text}");
         }
         assert!(text.starts_with('#'));
+        assert_eq!(
+            value(&text, "wsrep_sst_donor"),
+            None,
+            "no donors: Galera chooses"
+        );
         assert_eq!(text.matches("[mysqld]").count(), 1);
     }
 
@@ -135,5 +151,12 @@ mod tests {
         );
         assert_eq!(value(&text, "wsrep_node_address"), Some("[fd00::2]"));
         assert_eq!(value(&text, "wsrep_sst_method"), Some("rsync"));
+    }
+
+    #[test]
+    fn donors_are_listed_in_order_with_a_fallback() {
+        let mut c = cfg();
+        c.donors = vec!["node3".into(), "node1".into()];
+        assert_eq!(value(&render(&c), "wsrep_sst_donor"), Some("node3,node1,"));
     }
 }

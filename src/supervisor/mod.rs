@@ -77,6 +77,17 @@ pub struct Supervisor {
     spawned: HashSet<i32>,
     /// Exit statuses of spawned children, reaped but not yet collected.
     exited: HashMap<i32, WaitStatus>,
+    /// Whether a stop signal (SIGTERM, SIGINT, SIGQUIT) came from outside.
+    stop_received: bool,
+}
+
+/// What [`Supervisor::supervise_with`]'s tick callback asks for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Tick {
+    /// Nothing to do.
+    Continue,
+    /// Stop the main child cleanly (SIGTERM), as the node's own decision.
+    Stop,
 }
 
 impl Supervisor {
@@ -86,6 +97,7 @@ impl Supervisor {
             signals,
             spawned: HashSet::new(),
             exited: HashMap::new(),
+            stop_received: false,
         }
     }
 
@@ -188,8 +200,14 @@ impl Supervisor {
         Ok(())
     }
 
+    /// Whether a stop signal has come from outside (the orchestrator or a terminal).
+    pub fn stop_received(&self) -> bool {
+        self.stop_received
+    }
+
     fn startup_signal(&mut self, sig: i32) -> Result<(), Stopped> {
         if signals::stops_startup(sig) {
+            self.stop_received = true;
             log::info!("received {} during start-up: stopping", signals::name(sig));
             return Err(Stopped(sig));
         }
@@ -252,7 +270,23 @@ impl Supervisor {
     /// container's exit code. Never panics and never kills on its own: stopping is the
     /// orchestrator's call, and InnoDB and Galera must be allowed to finish their shutdown.
     pub fn supervise(&mut self, main: Pid, name: &str) -> u8 {
+        self.supervise_with(main, name, &mut || Tick::Continue)
+    }
+
+    /// [`Supervisor::supervise`], calling `on_tick` on every wake-up; when it returns
+    /// [`Tick::Stop`] the main child gets one SIGTERM.
+    pub fn supervise_with(
+        &mut self,
+        main: Pid,
+        name: &str,
+        on_tick: &mut dyn FnMut() -> Tick,
+    ) -> u8 {
+        let mut stop_sent = false;
         loop {
+            if !stop_sent && on_tick() == Tick::Stop {
+                stop_sent = true;
+                self.signal(main, libc::SIGTERM);
+            }
             if let Some(status) = self.take_exit(main) {
                 self.reap(); // finish the drain that saw it
                 let code = exit::code_for(status).unwrap_or(1);
@@ -271,6 +305,9 @@ impl Supervisor {
                         log::debug!("ignoring {}", signals::name(sig))
                     }
                     Disposition::Forward => {
+                        if signals::stops_startup(sig) {
+                            self.stop_received = true;
+                        }
                         log::info!("forwarding {} to {name}", signals::name(sig));
                         self.signal(main, sig);
                     }

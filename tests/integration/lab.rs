@@ -65,6 +65,13 @@ fn quiet(args: &[&str]) {
         .status();
 }
 
+/// Adds (`-I`) or removes (`-D`) the iptables rule that lets frames cross `bridge`.
+fn forward_rule(op: &str, bridge: &str) {
+    quiet(&[
+        "iptables", op, "FORWARD", "-i", bridge, "-o", bridge, "-j", "ACCEPT",
+    ]);
+}
+
 static NEXT_ID: AtomicU32 = AtomicU32::new(0);
 
 /// Checks that the lab can run here, with a message that says what is missing.
@@ -122,6 +129,7 @@ impl Lab {
         let dir = PathBuf::from(format!("/var/tmp/galera-lab-{id}"));
         // Leftovers of a run that was killed before it could clean up.
         quiet(&["ip", "link", "del", &bridge]);
+        forward_rule("-D", &bridge);
         for k in 0..10 {
             quiet(&["ip", "netns", "del", &format!("gi{id}n{k}")]);
         }
@@ -143,6 +151,9 @@ impl Lab {
             &bridge,
         ]);
         sh(&["ip", "link", "set", &bridge, "up"]);
+        // Docker sets the FORWARD policy to DROP and bridged frames go through iptables
+        // (br_netfilter): let the nodes talk to each other across the lab's bridge.
+        forward_rule("-I", &bridge);
         let mut lab = Lab {
             id,
             service: service.to_string(),
@@ -301,6 +312,7 @@ impl Drop for Lab {
             let _ = fs::remove_dir_all(PathBuf::from("/etc/netns").join(ns));
         }
         quiet(&["ip", "link", "del", &self.bridge]);
+        forward_rule("-D", &self.bridge);
         if std::env::var_os("GALERA_LAB_KEEP").is_none() {
             let _ = fs::remove_dir_all(&self.dir);
         } else {
@@ -413,6 +425,14 @@ impl Node {
             log_path,
             exit,
         }
+    }
+
+    /// Gives the node a new address (as a rescheduled Swarm task gets): node `k`'s slot.
+    pub fn readdress(&mut self, lab: &Lab, k: u32) {
+        let cidr = format!("{}/24", lab.addr(k));
+        sh(&["ip", "-n", &self.ns, "addr", "flush", "dev", "eth0"]);
+        sh(&["ip", "-n", &self.ns, "addr", "add", &cidr, "dev", "eth0"]);
+        self.addr = lab.addr(k);
     }
 
     /// Cuts the node off the network.

@@ -69,8 +69,11 @@ fn each_bad_input_is_one_clear_line_and_touches_nothing() {
             vec![svc, root, ("DISCOVERY_TIMEOUT", "-1")],
             "DISCOVERY_TIMEOUT must be",
         ),
-        // Valid config, but the data is not safe to bootstrap: refused, datadir kept.
-        (vec![svc, root], "not marked safe to bootstrap"),
+        (
+            vec![svc, root, ("CLUSTER_SIZE", "0")],
+            "CLUSTER_SIZE must be",
+        ),
+        (vec![svc, root, ("HTTP_PORT", "http")], "HTTP_PORT must be"),
     ];
     for (env, want) in cases {
         let mut node = n1.start(&env, &[]);

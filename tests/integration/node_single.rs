@@ -288,25 +288,3 @@ fn sigterm_while_waiting_for_dns_ends_startup_cleanly() {
             .exists()
     );
 }
-
-/// Until the election exists, a node that sees other nodes refuses instead of guessing.
-#[test]
-fn several_nodes_in_dns_is_refused_for_now() {
-    let mut lab = Lab::new("multisvc");
-    let n1 = lab.node(1);
-    let n2 = lab.node(2);
-    lab.set_dns(&[n1.addr, n2.addr]);
-    let env = seed_env(&lab);
-    let mut node = n1.start(&as_refs(&env), &[]);
-    assert_eq!(
-        node.wait_exit(Duration::from_secs(30)),
-        Some(1),
-        "{}",
-        node.log()
-    );
-    assert!(
-        node.log()
-            .contains("joining an existing cluster is not implemented yet")
-    );
-    assert!(n1.data_entries().is_empty());
-}

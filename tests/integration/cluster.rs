@@ -1,0 +1,460 @@
+//! Clusters of three or more nodes in the namespace lab, with faults injected: the cases
+//! where other images bootstrap twice, lose acknowledged writes or never heal.
+
+use std::collections::HashSet;
+use std::net::Ipv4Addr;
+use std::time::{Duration, Instant};
+
+use mysql::prelude::Queryable;
+use nix::sys::signal::Signal;
+
+use crate::lab::{Lab, Node, Running, connect, status_var, wait_synced, wait_until};
+
+const USER: &str = "mysqldbuser";
+const PASS: &str = "mysqldbpass";
+const DB: &str = "mytestdb";
+/// Generous bounds: two SSTs in parallel take ~13 s on this lab's two cores.
+const FORM: Duration = Duration::from_secs(180);
+
+/// The seed's environment from the README, with a short settle window for test speed.
+fn env(lab: &Lab) -> Vec<(String, String)> {
+    [
+        ("DB_SERVICE_NAME", lab.service.as_str()),
+        ("MYSQL_ROOT_PASSWORD", "rootpass"),
+        ("MYSQL_DATABASE", DB),
+        ("MYSQL_USER", USER),
+        ("MYSQL_PASSWORD", PASS),
+        ("SETTLE_WINDOW", "3"),
+        ("OUTAGE_TIMEOUT", "30"),
+        ("PC_RECOVERY_TIMEOUT", "15"),
+    ]
+    .iter()
+    .map(|(k, v)| (k.to_string(), v.to_string()))
+    .collect()
+}
+
+fn start(node: &Node, env: &[(String, String)]) -> Running {
+    let refs: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    node.start(&refs, &[])
+}
+
+fn logs(running: &[&Running]) -> String {
+    running
+        .iter()
+        .map(|r| format!("==== {} ====\n{}", r.node.hostname, r.log()))
+        .collect()
+}
+
+/// Waits until every address is Synced in one Primary component of `addrs.len()` nodes,
+/// and returns that component's cluster UUID.
+fn assert_one_cluster(addrs: &[Ipv4Addr], running: &[&Running]) -> String {
+    let n = addrs.len() as u32;
+    for a in addrs {
+        assert!(
+            wait_synced(*a, USER, PASS, n, FORM),
+            "{a} not Synced in a Primary component of {n}:\n{}",
+            logs(running)
+        );
+    }
+    let uuids: HashSet<String> = addrs
+        .iter()
+        .map(|a| status_var(*a, USER, PASS, "wsrep_cluster_state_uuid").unwrap_or_default())
+        .collect();
+    assert_eq!(uuids.len(), 1, "more than one cluster: {uuids:?}");
+    uuids.into_iter().next().unwrap()
+}
+
+fn sql(addr: Ipv4Addr, stmt: &str) {
+    let mut c = connect(addr, USER, PASS).unwrap_or_else(|e| panic!("connect {addr}: {e}"));
+    c.query_drop(stmt)
+        .unwrap_or_else(|e| panic!("{stmt} on {addr}: {e}"));
+}
+
+/// Inserts rows `from..to` on `addr`, one acknowledged commit each.
+fn write_rows(addr: Ipv4Addr, from: i64, to: i64) {
+    let mut c = connect(addr, USER, PASS).unwrap();
+    c.query_drop(format!(
+        "CREATE TABLE IF NOT EXISTS {DB}.acked (id INT PRIMARY KEY)"
+    ))
+    .unwrap();
+    for i in from..to {
+        c.query_drop(format!("INSERT INTO {DB}.acked VALUES ({i})"))
+            .unwrap();
+    }
+}
+
+/// The rows of `acked` as `addr` sees them (after waiting for the node to apply every
+/// write it knows of).
+fn rows(addr: Ipv4Addr) -> Option<Vec<i64>> {
+    let mut c = connect(addr, USER, PASS).ok()?;
+    c.query_drop("SET SESSION wsrep_sync_wait = 1").ok()?;
+    c.query(format!("SELECT id FROM {DB}.acked ORDER BY id"))
+        .ok()
+}
+
+fn bootstraps(r: &Running) -> usize {
+    r.log().matches("decision: bootstrap").count()
+}
+
+/// Three fresh nodes that DNS lists together from the start form one cluster of three.
+fn cold_start(lab: &mut Lab) -> (Vec<Node>, Vec<Running>, Duration) {
+    let nodes: Vec<Node> = (1..=3).map(|k| lab.node(k)).collect();
+    let addrs: Vec<Ipv4Addr> = nodes.iter().map(|n| n.addr).collect();
+    lab.set_dns(&addrs);
+    let env = env(lab);
+    let t0 = Instant::now();
+    let running: Vec<Running> = nodes.iter().map(|n| start(n, &env)).collect();
+    let refs: Vec<&Running> = running.iter().collect();
+    assert_one_cluster(&addrs, &refs);
+    let took = t0.elapsed();
+    let total: usize = running.iter().map(bootstraps).sum();
+    assert_eq!(total, 1, "exactly one node bootstraps:\n{}", logs(&refs));
+    (nodes, running, took)
+}
+
+#[test]
+fn simultaneous_cold_start_forms_exactly_one_cluster() {
+    for round in 1..=3 {
+        let mut lab = Lab::new("coldsvc");
+        let (_, running, took) = cold_start(&mut lab);
+        eprintln!(
+            "round {round}: simultaneous start to 3 Synced nodes in {:.1}s",
+            took.as_secs_f32()
+        );
+        drop(running);
+    }
+}
+
+/// The README's walk-through: one seed, then DNS lists three and two more nodes join by SST.
+#[test]
+fn seed_walkthrough_scales_to_three() {
+    let mut lab = Lab::new("seedsvc");
+    let nodes: Vec<Node> = (1..=3).map(|k| lab.node(k)).collect();
+    let addrs: Vec<Ipv4Addr> = nodes.iter().map(|n| n.addr).collect();
+    let env = env(&lab);
+    lab.set_dns(&addrs[..1]);
+    let seed = start(&nodes[0], &env);
+    assert_one_cluster(&addrs[..1], &[&seed]);
+    write_rows(addrs[0], 0, 10);
+
+    // docker service scale mysqldbcluster=3
+    lab.set_dns(&addrs);
+    let n2 = start(&nodes[1], &env);
+    let n3 = start(&nodes[2], &env);
+    let uuid = assert_one_cluster(&addrs, &[&seed, &n2, &n3]);
+    for r in [&n2, &n3] {
+        assert!(r.log().contains("decision: join"), "{}", r.log());
+        assert_eq!(bootstraps(r), 0);
+    }
+    // A row written on one node is read on the others.
+    sql(addrs[0], &format!("INSERT INTO {DB}.acked VALUES (100)"));
+    for a in &addrs {
+        assert_eq!(rows(*a).unwrap().len(), 11, "{a}");
+    }
+    sql(addrs[2], &format!("INSERT INTO {DB}.acked VALUES (101)"));
+    assert!(rows(addrs[0]).unwrap().contains(&101));
+    assert_eq!(
+        status_var(addrs[1], USER, PASS, "wsrep_cluster_state_uuid").unwrap(),
+        uuid
+    );
+    // The state endpoint tells what the node is.
+    let state: serde_json::Value = ureq::get(&format!("http://{}:9200/state", addrs[1]))
+        .call()
+        .unwrap()
+        .body_mut()
+        .read_json()
+        .unwrap();
+    assert_eq!(state["phase"], "running");
+    assert_eq!(state["wsrep_cluster_status"], "Primary");
+    assert_eq!(state["wsrep_local_state"], 4);
+    assert_eq!(state["address"], addrs[1].to_string());
+}
+
+/// SIGKILL to the writer's PID 1: the other two stay Primary and take writes; a replacement
+/// with a new address and an empty volume joins, and the cluster is back to three.
+#[test]
+fn writer_killed_and_replaced() {
+    let mut lab = Lab::new("killsvc");
+    let (nodes, mut running, _) = cold_start(&mut lab);
+    let addrs: Vec<Ipv4Addr> = nodes.iter().map(|n| n.addr).collect();
+    write_rows(addrs[0], 0, 5);
+    // The writer is the node a proxy such as MaxScale picks: the lowest wsrep_local_index.
+    let writer = (0..3)
+        .min_by_key(|i| {
+            status_var(addrs[*i], USER, PASS, "wsrep_local_index")
+                .unwrap()
+                .parse::<i64>()
+                .unwrap()
+        })
+        .unwrap();
+    running[writer].signal(Signal::SIGKILL);
+    assert_eq!(
+        running[writer].wait_exit(Duration::from_secs(30)),
+        Some(137)
+    );
+    let survivors: Vec<Ipv4Addr> = (0..3).filter(|i| *i != writer).map(|i| addrs[i]).collect();
+    let refs: Vec<&Running> = running.iter().collect();
+    assert_one_cluster(&survivors, &refs);
+    write_rows(survivors[0], 5, 10);
+
+    // The orchestrator's replacement: new address, empty volume.
+    let n4 = lab.node(4);
+    let mut now: Vec<Ipv4Addr> = survivors.clone();
+    now.push(n4.addr);
+    lab.set_dns(&now);
+    let r4 = start(&n4, &env(&lab));
+    running.push(r4);
+    let refs: Vec<&Running> = running.iter().collect();
+    assert_one_cluster(&now, &refs);
+    assert_eq!(bootstraps(&running[3]), 0, "{}", running[3].log());
+    assert_eq!(rows(n4.addr).unwrap(), (0..10).collect::<Vec<i64>>());
+}
+
+/// Each node in turn is stopped (SIGTERM) and restarted on its volume: it joins back by IST
+/// and nothing written meanwhile is lost.
+#[test]
+fn rolling_restart_rejoins_by_ist() {
+    let mut lab = Lab::new("rollsvc");
+    let (nodes, mut running, _) = cold_start(&mut lab);
+    let addrs: Vec<Ipv4Addr> = nodes.iter().map(|n| n.addr).collect();
+    let env = env(&lab);
+    let mut next = 0;
+    for i in 0..3 {
+        running[i].signal(Signal::SIGTERM);
+        assert_eq!(
+            running[i].wait_exit(Duration::from_secs(120)),
+            Some(0),
+            "{}",
+            running[i].log()
+        );
+        let other = addrs[(i + 1) % 3];
+        write_rows(other, next, next + 20);
+        next += 20;
+        running[i] = start(&nodes[i], &env);
+        let refs: Vec<&Running> = running.iter().collect();
+        assert_one_cluster(&addrs, &refs);
+        let log = running[i].log();
+        assert!(log.contains("decision: join"), "{log}");
+        assert!(
+            log.contains("IST received"),
+            "node {} did not rejoin by IST:\n{log}",
+            i + 1
+        );
+        assert!(
+            !log.contains("SST request"),
+            "node {} needed an SST:\n{log}",
+            i + 1
+        );
+        assert_eq!(rows(addrs[i]).unwrap(), (0..next).collect::<Vec<i64>>());
+    }
+}
+
+/// Acknowledged rows, then every node is SIGKILLed at once and restarted: one cluster, every
+/// row there. Galera's pc.recovery does it (all volumes intact).
+#[test]
+fn full_outage_all_killed_at_once() {
+    let mut lab = Lab::new("outsvc");
+    let (nodes, mut running, _) = cold_start(&mut lab);
+    let addrs: Vec<Ipv4Addr> = nodes.iter().map(|n| n.addr).collect();
+    write_rows(addrs[1], 0, 50);
+    for r in &running {
+        r.signal(Signal::SIGKILL);
+    }
+    for r in running.iter_mut() {
+        r.wait_exit(Duration::from_secs(30)).unwrap();
+    }
+    let env = env(&lab);
+    let t0 = Instant::now();
+    let running: Vec<Running> = nodes.iter().map(|n| start(n, &env)).collect();
+    let refs: Vec<&Running> = running.iter().collect();
+    assert_one_cluster(&addrs, &refs);
+    eprintln!(
+        "full outage: last restart to Primary in {:.1}s",
+        t0.elapsed().as_secs_f32()
+    );
+    for a in &addrs {
+        assert_eq!(rows(*a).unwrap(), (0..50).collect::<Vec<i64>>());
+    }
+}
+
+/// Killed one by one, writes in between: the first one killed is stale. Restarted together,
+/// a node with the newest data leads and no acknowledged row is lost.
+#[test]
+fn full_outage_killed_one_by_one() {
+    let mut lab = Lab::new("onebysvc");
+    let (nodes, mut running, _) = cold_start(&mut lab);
+    let addrs: Vec<Ipv4Addr> = nodes.iter().map(|n| n.addr).collect();
+    write_rows(addrs[2], 0, 10);
+    running[0].signal(Signal::SIGKILL);
+    running[0].wait_exit(Duration::from_secs(30)).unwrap();
+    let refs: Vec<&Running> = running.iter().collect();
+    assert_one_cluster(&addrs[1..], &refs);
+    write_rows(addrs[2], 10, 30);
+    running[1].signal(Signal::SIGKILL);
+    running[1].wait_exit(Duration::from_secs(30)).unwrap();
+    running[2].signal(Signal::SIGKILL);
+    running[2].wait_exit(Duration::from_secs(30)).unwrap();
+
+    let env = env(&lab);
+    let t0 = Instant::now();
+    let running: Vec<Running> = nodes.iter().map(|n| start(n, &env)).collect();
+    let refs: Vec<&Running> = running.iter().collect();
+    assert_one_cluster(&addrs, &refs);
+    eprintln!(
+        "killed one by one: restart to Primary in {:.1}s",
+        t0.elapsed().as_secs_f32()
+    );
+    assert_eq!(
+        bootstraps(&running[0]),
+        0,
+        "the stale node bootstrapped:\n{}",
+        running[0].log()
+    );
+    for a in &addrs {
+        assert_eq!(rows(*a).unwrap(), (0..30).collect::<Vec<i64>>(), "{a}");
+    }
+}
+
+/// A full outage where one node cannot come back (its mariadbd fails to start): the two
+/// others get no help from pc.recovery (the saved view needs all three), so after the
+/// timeouts the most advanced of them bootstraps; the third joins once it is fixed.
+#[test]
+fn full_outage_with_a_node_that_cannot_start() {
+    let mut lab = Lab::new("brokensvc");
+    let (nodes, mut running, _) = cold_start(&mut lab);
+    let addrs: Vec<Ipv4Addr> = nodes.iter().map(|n| n.addr).collect();
+    write_rows(addrs[0], 0, 25);
+    for r in &running {
+        r.signal(Signal::SIGKILL);
+    }
+    for r in running.iter_mut() {
+        r.wait_exit(Duration::from_secs(30)).unwrap();
+    }
+    let env = env(&lab);
+    let refs: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    let mut broken = nodes[2].start(&refs, &["--no-such-option"]);
+    let mut running: Vec<Running> = nodes[..2].iter().map(|n| start(n, &env)).collect();
+    let code = broken.wait_exit(Duration::from_secs(60));
+    assert!(
+        matches!(code, Some(c) if c != 0),
+        "{code:?}: {}",
+        broken.log()
+    );
+    let refs: Vec<&Running> = running.iter().collect();
+    assert_one_cluster(&addrs[..2], &refs);
+    let bootstrapped: usize = running.iter().map(bootstraps).sum();
+    assert_eq!(bootstrapped, 1, "{}", logs(&refs));
+
+    running.push(start(&nodes[2], &env));
+    let refs: Vec<&Running> = running.iter().collect();
+    assert_one_cluster(&addrs, &refs);
+    for a in &addrs {
+        assert_eq!(rows(*a).unwrap(), (0..25).collect::<Vec<i64>>(), "{a}");
+    }
+}
+
+/// A full outage, then every node comes back with a new address (rescheduled tasks).
+#[test]
+fn full_outage_restart_with_new_addresses() {
+    let mut lab = Lab::new("newipsvc");
+    let (mut nodes, mut running, _) = cold_start(&mut lab);
+    write_rows(nodes[0].addr, 0, 40);
+    for r in &running {
+        r.signal(Signal::SIGKILL);
+    }
+    for r in running.iter_mut() {
+        r.wait_exit(Duration::from_secs(30)).unwrap();
+    }
+    for (i, n) in nodes.iter_mut().enumerate() {
+        n.readdress(&lab, 7 + i as u32);
+    }
+    let addrs: Vec<Ipv4Addr> = nodes.iter().map(|n| n.addr).collect();
+    lab.set_dns(&addrs);
+    let env = env(&lab);
+    let t0 = Instant::now();
+    let running: Vec<Running> = nodes.iter().map(|n| start(n, &env)).collect();
+    let refs: Vec<&Running> = running.iter().collect();
+    assert_one_cluster(&addrs, &refs);
+    eprintln!(
+        "new addresses: restart to Primary in {:.1}s",
+        t0.elapsed().as_secs_f32()
+    );
+    for a in &addrs {
+        assert_eq!(rows(*a).unwrap(), (0..40).collect::<Vec<i64>>(), "{a}");
+    }
+}
+
+/// A node started while DNS does not list it waits; once listed it joins the running
+/// cluster and never bootstraps a second one beside it.
+#[test]
+fn dns_not_ready_waits_then_joins() {
+    let mut lab = Lab::new("dnssvc");
+    let (nodes, mut running, _) = cold_start(&mut lab);
+    let mut addrs: Vec<Ipv4Addr> = nodes.iter().map(|n| n.addr).collect();
+    let n4 = lab.node(4);
+    let r4 = start(&n4, &env(&lab));
+    assert!(
+        r4.wait_log("DNS not ready", Duration::from_secs(30)),
+        "{}",
+        r4.log()
+    );
+    addrs.push(n4.addr);
+    lab.set_dns(&addrs);
+    running.push(r4);
+    let refs: Vec<&Running> = running.iter().collect();
+    assert_one_cluster(&addrs, &refs);
+    assert_eq!(bootstraps(&running[3]), 0, "{}", running[3].log());
+}
+
+/// The status a node reports through its own socket (reachable while its link is down).
+fn local_status(r: &Running, var: &str) -> Option<String> {
+    let out = r.exec_in(
+        &[
+            "mariadb",
+            "-N",
+            "-B",
+            "-e",
+            &format!("SHOW GLOBAL STATUS LIKE '{var}'"),
+        ],
+        &[],
+    );
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    text.split_whitespace().nth(1).map(String::from)
+}
+
+/// A node cut off from the others does not bootstrap a new cluster, neither while cut off
+/// (even restarted) nor when it comes back: it rejoins the one cluster.
+#[test]
+fn partitioned_node_never_bootstraps() {
+    let mut lab = Lab::new("partsvc");
+    let (nodes, mut running, _) = cold_start(&mut lab);
+    let addrs: Vec<Ipv4Addr> = nodes.iter().map(|n| n.addr).collect();
+    let uuid = status_var(addrs[0], USER, PASS, "wsrep_cluster_state_uuid").unwrap();
+    nodes[2].link_down();
+    assert!(
+        wait_until(FORM, || local_status(&running[2], "wsrep_cluster_status")
+            .as_deref()
+            == Some("non-Primary")),
+        "the cut-off node should lose its Primary component"
+    );
+    let refs: Vec<&Running> = running.iter().collect();
+    assert_one_cluster(&addrs[..2], &refs);
+    write_rows(addrs[0], 0, 10);
+
+    // Restarted while cut off: DNS is out of reach, so it waits, and never bootstraps.
+    running[2].signal(Signal::SIGKILL);
+    running[2].wait_exit(Duration::from_secs(30)).unwrap();
+    running[2] = start(&nodes[2], &env(&lab));
+    assert!(
+        running[2].wait_log("DNS not ready", Duration::from_secs(60)),
+        "{}",
+        running[2].log()
+    );
+    assert_eq!(bootstraps(&running[2]), 0);
+
+    nodes[2].link_up();
+    let refs: Vec<&Running> = running.iter().collect();
+    assert_eq!(assert_one_cluster(&addrs, &refs), uuid);
+    assert_eq!(bootstraps(&running[2]), 0, "{}", running[2].log());
+    assert_eq!(rows(addrs[2]).unwrap(), (0..10).collect::<Vec<i64>>());
+}

@@ -1,5 +1,6 @@
-//! A local demo node: galera-init as PID 1 of a mini container in the namespace lab, with
-//! the seed's environment from the README. Run it through `scripts/demo.sh` (as root).
+//! A local demo cluster: three nodes, each galera-init as PID 1 of a mini container in the
+//! namespace lab, with the environment of the README, started together. Run it through
+//! `scripts/demo.sh` (as root).
 
 #[path = "../tests/integration/lab.rs"]
 mod lab;
@@ -14,8 +15,9 @@ const PASS: &str = "mysqldbpass";
 
 fn main() {
     let mut lab = lab::Lab::with_id(250, "mysqldbcluster");
-    let n1 = lab.node(1);
-    lab.set_dns(&[n1.addr]);
+    let nodes: Vec<lab::Node> = (1..=3).map(|k| lab.node(k)).collect();
+    let addrs: Vec<_> = nodes.iter().map(|n| n.addr).collect();
+    lab.set_dns(&addrs);
     let env = [
         ("DB_SERVICE_NAME", "mysqldbcluster"),
         ("MYSQL_ROOT_PASSWORD", "rootpass"),
@@ -23,37 +25,45 @@ fn main() {
         ("MYSQL_USER", USER),
         ("MYSQL_PASSWORD", PASS),
     ];
-    println!("starting node1 ({}) with galera-init as PID 1…", n1.addr);
+    println!("starting 3 nodes ({addrs:?}), galera-init as PID 1 of each…");
     let t0 = Instant::now();
-    let mut node = n1.start(&env, &[]);
-    if !lab::wait_synced(n1.addr, USER, PASS, 1, Duration::from_secs(120)) {
-        eprintln!("the node did not come up; its log:\n{}", node.log());
-        std::process::exit(1);
+    let mut running: Vec<lab::Running> = nodes.iter().map(|n| n.start(&env, &[])).collect();
+    for (node, r) in nodes.iter().zip(&running) {
+        if !lab::wait_synced(node.addr, USER, PASS, 3, Duration::from_secs(240)) {
+            eprintln!("{} did not come up; its log:\n{}", node.hostname, r.log());
+            std::process::exit(1);
+        }
     }
-    println!("node1 is up after {:.1}s:", t0.elapsed().as_secs_f32());
-    let mut conn = lab::connect(n1.addr, USER, PASS).expect("connect");
-    let rows: Vec<(String, String)> = conn
-        .query(
-            "SHOW GLOBAL STATUS WHERE Variable_name IN ('wsrep_cluster_status', \
-             'wsrep_cluster_size', 'wsrep_local_state_comment', 'wsrep_ready')",
-        )
-        .unwrap();
-    for (k, v) in rows {
-        println!("  {k:<28} {v}");
+    println!("cluster up after {:.1}s:", t0.elapsed().as_secs_f32());
+    for node in &nodes {
+        let mut conn = lab::connect(node.addr, USER, PASS).expect("connect");
+        let rows: Vec<(String, String)> = conn
+            .query(
+                "SHOW GLOBAL STATUS WHERE Variable_name IN ('wsrep_cluster_status', \
+                 'wsrep_cluster_size', 'wsrep_local_state_comment')",
+            )
+            .unwrap();
+        let line: Vec<String> = rows.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        println!("  {} {}: {}", node.hostname, node.addr, line.join(" "));
     }
-    let version: Option<String> = conn.query_first("SELECT VERSION()").unwrap();
-    println!("  {:<28} {}", "version", version.unwrap_or_default());
-    drop(conn);
     println!(
-        "connect: mariadb -h {} -u {USER} -p{PASS} mytestdb\nlog: {}",
-        n1.addr,
-        node.log_path.display()
+        "connect: mariadb -h {} -u {USER} -p{PASS} mytestdb\nstate:   curl http://{}:9200/state\nlogs:    {}",
+        addrs[0],
+        addrs[0],
+        lab.dir.display()
     );
     if std::io::stdin().is_terminal() {
         println!("press Enter to stop the demo");
         let _ = std::io::stdin().read_line(&mut String::new());
     }
-    node.signal(nix::sys::signal::Signal::SIGTERM);
-    let code = node.wait_exit(Duration::from_secs(120));
-    println!("stopped: galera-init exited with {code:?}");
+    for r in &running {
+        r.signal(nix::sys::signal::Signal::SIGTERM);
+    }
+    for r in running.iter_mut() {
+        let code = r.wait_exit(Duration::from_secs(120));
+        println!(
+            "stopped {}: galera-init exited with {code:?}",
+            r.node.hostname
+        );
+    }
 }

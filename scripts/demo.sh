@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# Starts a local demo node (as root on Debian 12): galera-init as PID 1 in its own network,
-# mount, UTS and PID namespaces, with a dnsmasq answering tasks.mysqldbcluster, and shows it
-# is up. Press Enter to stop it.
+# Starts a local demo cluster of three nodes (as root on Debian 12): each is galera-init as
+# PID 1 in its own network, mount, UTS and PID namespaces, with a dnsmasq answering
+# tasks.mysqldbcluster. Shows that it is up; press Enter to stop it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/install-deps.sh

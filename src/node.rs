@@ -174,7 +174,7 @@ impl Start<'_> {
 
         let data = datadir::inspect(&paths.datadir)?;
         log::info!("datadir {}: {}", paths.datadir.display(), describe(&data));
-        report_data(sup, run_as, paths, &data, state)?;
+        let recovered = report_data(sup, run_as, paths, &data, state)?;
         let force_file = paths.datadir.join(FORCE_BOOTSTRAP_FILE);
         let forced = settings.force_bootstrap || force_file.exists();
 
@@ -239,6 +239,11 @@ impl Start<'_> {
         let mut args: Vec<OsString> = Vec::new();
         if bootstrap {
             args.push("--wsrep-new-cluster".into());
+        }
+        // grastate.dat says -1: start from the recovered position, so that a bootstrap keeps
+        // the cluster's history (same UUID) and a joiner can catch up by IST.
+        if let Some((uuid, seqno)) = &recovered {
+            args.push(format!("--wsrep-start-position={uuid}:{seqno}").into());
         }
         args.extend(mariadbd_args.iter().cloned());
         let pid = sup
@@ -307,14 +312,15 @@ fn discover(
 }
 
 /// Puts what the datadir says into the node state: fresh or not, position (recovered with
-/// `--wsrep-recover` when grastate.dat says -1), and the saved view.
+/// `--wsrep-recover` when grastate.dat says -1), and the saved view. Returns the recovered
+/// position, if one was recovered.
 fn report_data(
     sup: &mut Supervisor,
     run_as: Option<RunAs>,
     paths: &Paths,
     data: &DataState,
     state: &Shared,
-) -> Result<(), NodeError> {
+) -> Result<Option<(String, i64)>, NodeError> {
     let view = std::fs::read_to_string(paths.datadir.join("gvwstate.dat"))
         .ok()
         .and_then(|t| gvwstate::parse(&t));
@@ -327,6 +333,7 @@ fn report_data(
         ),
         _ => (None, None, false, false),
     };
+    let mut recovered = None;
     if has_galera_state && seqno == Some(-1) {
         state.update(|s| s.phase = Phase::Recovering);
         log::info!(
@@ -338,8 +345,9 @@ fn report_data(
         match datadir::recover::recover_position(sup, run_as)? {
             Some((u, s)) => {
                 log::info!("recovered position {u}:{s}");
-                uuid = Some(u);
+                uuid = Some(u.clone());
                 seqno = Some(s);
+                recovered = Some((u, s)).filter(|(_, s)| *s >= 0);
             }
             None => log::warn!("no position recovered: this node counts as seqno -1"),
         }
@@ -353,7 +361,7 @@ fn report_data(
         s.safe_to_bootstrap = safe;
         s.view = view;
     });
-    Ok(())
+    Ok(recovered)
 }
 
 /// Runs the election until it gives a final plan (bootstrap, join or refuse).

@@ -8,17 +8,21 @@
 use std::net::IpAddr;
 use std::time::Duration;
 
+use std::net::IpAddr as ServerAddr;
+
 use hickory_resolver::TokioResolver;
-use hickory_resolver::config::{LookupIpStrategy, ResolveHosts};
+use hickory_resolver::config::{LookupIpStrategy, NameServerConfig, ResolveHosts, ResolverConfig};
+use hickory_resolver::net::runtime::TokioRuntimeProvider;
 
 use super::{DnsError, Resolve};
 
 /// How long one query may take before the next attempt.
 const QUERY_TIMEOUT: Duration = Duration::from_secs(2);
 
-/// A resolver that asks the name servers of `/etc/resolv.conf`.
+/// A resolver that asks the name servers of `/etc/resolv.conf` (or one given server).
 pub struct SystemResolver {
     runtime: tokio::runtime::Runtime,
+    server: Option<ServerAddr>,
 }
 
 impl SystemResolver {
@@ -28,7 +32,18 @@ impl SystemResolver {
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()?;
-        Ok(SystemResolver { runtime })
+        Ok(SystemResolver {
+            runtime,
+            server: None,
+        })
+    }
+
+    /// A resolver that asks `server` only, whatever `/etc/resolv.conf` says (for tools and
+    /// tests that talk to a known DNS server).
+    pub fn with_server(server: ServerAddr) -> std::io::Result<SystemResolver> {
+        let mut r = SystemResolver::new()?;
+        r.server = Some(server);
+        Ok(r)
     }
 }
 
@@ -43,8 +58,13 @@ pub fn absolute(name: &str) -> String {
 
 impl Resolve for SystemResolver {
     fn resolve(&mut self, name: &str) -> Result<Vec<IpAddr>, DnsError> {
-        let mut builder =
-            TokioResolver::builder_tokio().map_err(|e| DnsError::Other(e.to_string()))?;
+        let mut builder = match self.server {
+            None => TokioResolver::builder_tokio().map_err(|e| DnsError::Other(e.to_string()))?,
+            Some(ip) => TokioResolver::builder_with_config(
+                ResolverConfig::from_name_servers(vec![NameServerConfig::udp(ip)]),
+                TokioRuntimeProvider::default(),
+            ),
+        };
         let opts = builder.options_mut();
         opts.cache_size = 0;
         opts.timeout = QUERY_TIMEOUT;

@@ -105,7 +105,10 @@ mod tests {
             ("wsrep_local_state_comment", "Synced"),
             ("wsrep_local_index", "1"),
             ("wsrep_cluster_size", "3"),
-            ("wsrep_cluster_state_uuid", "9acf4d34-acdb-11e6-bcc3-d3e36276629f"),
+            (
+                "wsrep_cluster_state_uuid",
+                "9acf4d34-acdb-11e6-bcc3-d3e36276629f",
+            ),
             ("wsrep_last_committed", "17"),
         ]
         .iter()

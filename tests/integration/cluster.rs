@@ -92,6 +92,25 @@ fn rows(addr: Ipv4Addr) -> Option<Vec<i64>> {
         .ok()
 }
 
+/// SIGKILLs every node's PID 1 at once, as a power cut would, and waits until they are gone.
+fn power_cut(running: &mut [Running]) {
+    for r in running.iter() {
+        r.signal(Signal::SIGKILL);
+    }
+    for r in running.iter_mut() {
+        assert!(
+            r.wait_exit(Duration::from_secs(30)).is_some(),
+            "a node survived SIGKILL"
+        );
+    }
+}
+
+/// Starts every node; returns them and the time the last one was started.
+fn start_all(nodes: &[Node], env: &[(String, String)]) -> (Vec<Running>, Instant) {
+    let running = nodes.iter().map(|n| start(n, env)).collect();
+    (running, Instant::now())
+}
+
 fn bootstraps(r: &Running) -> usize {
     r.log().matches("decision: bootstrap").count()
 }
@@ -188,9 +207,10 @@ fn writer_killed_and_replaced() {
         })
         .unwrap();
     running[writer].signal(Signal::SIGKILL);
-    assert_eq!(
-        running[writer].wait_exit(Duration::from_secs(30)),
-        Some(137)
+    // (unshare, the lab's stand-in for the container runtime, reports a SIGKILLed child as 1.)
+    assert!(
+        running[writer].wait_exit(Duration::from_secs(30)).is_some(),
+        "the writer survived"
     );
     let survivors: Vec<Ipv4Addr> = (0..3).filter(|i| *i != writer).map(|i| addrs[i]).collect();
     let refs: Vec<&Running> = running.iter().collect();
@@ -257,15 +277,8 @@ fn full_outage_all_killed_at_once() {
     let (nodes, mut running, _) = cold_start(&mut lab);
     let addrs: Vec<Ipv4Addr> = nodes.iter().map(|n| n.addr).collect();
     write_rows(addrs[1], 0, 50);
-    for r in &running {
-        r.signal(Signal::SIGKILL);
-    }
-    for r in running.iter_mut() {
-        r.wait_exit(Duration::from_secs(30)).unwrap();
-    }
-    let env = env(&lab);
-    let t0 = Instant::now();
-    let running: Vec<Running> = nodes.iter().map(|n| start(n, &env)).collect();
+    power_cut(&mut running);
+    let (running, t0) = start_all(&nodes, &env(&lab));
     let refs: Vec<&Running> = running.iter().collect();
     assert_one_cluster(&addrs, &refs);
     eprintln!(
@@ -295,9 +308,7 @@ fn full_outage_killed_one_by_one() {
     running[2].signal(Signal::SIGKILL);
     running[2].wait_exit(Duration::from_secs(30)).unwrap();
 
-    let env = env(&lab);
-    let t0 = Instant::now();
-    let running: Vec<Running> = nodes.iter().map(|n| start(n, &env)).collect();
+    let (running, t0) = start_all(&nodes, &env(&lab));
     let refs: Vec<&Running> = running.iter().collect();
     assert_one_cluster(&addrs, &refs);
     eprintln!(
@@ -315,21 +326,16 @@ fn full_outage_killed_one_by_one() {
     }
 }
 
-/// A full outage where one node cannot come back (its mariadbd fails to start): the two
-/// others get no help from pc.recovery (the saved view needs all three), so after the
-/// timeouts the most advanced of them bootstraps; the third joins once it is fixed.
+/// A full outage where one node cannot come back (its mariadbd aborts on a bad option): the
+/// two others still form one Primary component (through pc.recovery, or through the
+/// election once pc.recovery has timed out), never two, and the third joins once fixed.
 #[test]
 fn full_outage_with_a_node_that_cannot_start() {
     let mut lab = Lab::new("brokensvc");
     let (nodes, mut running, _) = cold_start(&mut lab);
     let addrs: Vec<Ipv4Addr> = nodes.iter().map(|n| n.addr).collect();
     write_rows(addrs[0], 0, 25);
-    for r in &running {
-        r.signal(Signal::SIGKILL);
-    }
-    for r in running.iter_mut() {
-        r.wait_exit(Duration::from_secs(30)).unwrap();
-    }
+    power_cut(&mut running);
     let env = env(&lab);
     let refs: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
     let mut broken = nodes[2].start(&refs, &["--no-such-option"]);
@@ -343,7 +349,7 @@ fn full_outage_with_a_node_that_cannot_start() {
     let refs: Vec<&Running> = running.iter().collect();
     assert_one_cluster(&addrs[..2], &refs);
     let bootstrapped: usize = running.iter().map(bootstraps).sum();
-    assert_eq!(bootstrapped, 1, "{}", logs(&refs));
+    assert!(bootstrapped <= 1, "{}", logs(&refs));
 
     running.push(start(&nodes[2], &env));
     let refs: Vec<&Running> = running.iter().collect();
@@ -359,20 +365,13 @@ fn full_outage_restart_with_new_addresses() {
     let mut lab = Lab::new("newipsvc");
     let (mut nodes, mut running, _) = cold_start(&mut lab);
     write_rows(nodes[0].addr, 0, 40);
-    for r in &running {
-        r.signal(Signal::SIGKILL);
-    }
-    for r in running.iter_mut() {
-        r.wait_exit(Duration::from_secs(30)).unwrap();
-    }
+    power_cut(&mut running);
     for (i, n) in nodes.iter_mut().enumerate() {
         n.readdress(&lab, 7 + i as u32);
     }
     let addrs: Vec<Ipv4Addr> = nodes.iter().map(|n| n.addr).collect();
     lab.set_dns(&addrs);
-    let env = env(&lab);
-    let t0 = Instant::now();
-    let running: Vec<Running> = nodes.iter().map(|n| start(n, &env)).collect();
+    let (running, t0) = start_all(&nodes, &env(&lab));
     let refs: Vec<&Running> = running.iter().collect();
     assert_one_cluster(&addrs, &refs);
     eprintln!(

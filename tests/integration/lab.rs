@@ -227,32 +227,19 @@ impl Lab {
         fs::rename(&tmp, self.dir.join("hosts")).unwrap();
         if let Some(dns) = &self.dns {
             sh(&["kill", "-HUP", &dns.id().to_string()]);
-            // Confirm from a node's namespace that the new answer is served.
-            if let Some(ns) = self.namespaces.first() {
-                let mut want: Vec<String> = addrs.iter().map(|a| a.to_string()).collect();
-                want.sort();
-                let ok = wait_until(Duration::from_secs(5), || {
-                    let out = Command::new("ip")
-                        .args([
-                            "netns",
-                            "exec",
-                            ns,
-                            "getent",
-                            "ahostsv4",
-                            &self.tasks_name(),
-                        ])
-                        .output()
-                        .unwrap();
-                    let mut got: Vec<String> = String::from_utf8_lossy(&out.stdout)
-                        .lines()
-                        .filter(|l| l.contains("STREAM"))
-                        .filter_map(|l| l.split_whitespace().next().map(String::from))
-                        .collect();
-                    got.sort();
-                    got == want
-                });
-                assert!(ok, "dnsmasq does not serve {want:?}");
-            }
+            // Confirm that dnsmasq serves the new answer before a node may ask.
+            use galera_init::discovery::Resolve;
+            let mut resolver =
+                galera_init::discovery::dns::SystemResolver::with_server(self.gateway().into())
+                    .unwrap();
+            let mut want: Vec<std::net::IpAddr> = addrs.iter().map(|a| (*a).into()).collect();
+            want.sort();
+            let ok = wait_until(Duration::from_secs(10), || {
+                let mut got = resolver.resolve(&self.tasks_name()).unwrap_or_default();
+                got.sort();
+                got == want
+            });
+            assert!(ok, "dnsmasq does not serve {want:?}");
         }
     }
 

@@ -16,6 +16,9 @@ use crate::peer::{self, Phase, Shared, client::FetchState, client::HttpPeers};
 use crate::server;
 use crate::supervisor::{Stopped, Supervisor, Tick, exit};
 
+/// How long a server that never answered may ignore SIGTERM after pc.recovery failed.
+const STUCK_GRACE: Duration = Duration::from_secs(10);
+
 /// How often the election looks again while it waits.
 const ELECTION_INTERVAL: Duration = Duration::from_secs(1);
 
@@ -121,7 +124,7 @@ pub fn run(
             Outcome::PcRecoveryFailed => {
                 log::warn!(
                     "pc.recovery did not restore a Primary component within {}s: mariadbd was \
-                     stopped cleanly; electing the most advanced node instead",
+                     stopped; electing the most advanced node instead",
                     settings.pc_recovery_timeout.as_secs()
                 );
                 allow_pc_recovery = false;
@@ -263,21 +266,37 @@ impl Start<'_> {
 
         // After a pc.recovery start, watch that Galera really restores the component.
         let mut deadline = pc_recovery.then(|| Instant::now() + settings.pc_recovery_timeout);
-        let mut gave_up = false;
+        let mut stopped_at: Option<Instant> = None;
+        let mut killed = false;
         let code = sup.supervise_with(pid, server::MARIADBD, &mut || {
             let Some(d) = deadline else {
                 return Tick::Continue;
             };
-            if state.get().is_primary() {
+            let now = state.get();
+            if now.is_primary() {
                 deadline = None;
-                Tick::Continue
-            } else if Instant::now() > d {
-                gave_up = true;
-                Tick::Stop
-            } else {
-                Tick::Continue
+                return Tick::Continue;
+            }
+            match stopped_at {
+                None if Instant::now() > d => {
+                    stopped_at = Some(Instant::now());
+                    Tick::Stop
+                }
+                // A server still waiting for a Primary view has not opened its storage
+                // engines yet and ignores SIGTERM until it does: nothing is lost by killing it.
+                Some(t) if !killed && t.elapsed() > STUCK_GRACE && now.phase == Phase::Joining => {
+                    killed = true;
+                    log::warn!(
+                        "mariadbd ignored SIGTERM for {}s while waiting for a Primary view \
+                         (storage engines not opened yet): killing it",
+                        STUCK_GRACE.as_secs()
+                    );
+                    Tick::Kill
+                }
+                _ => Tick::Continue,
             }
         });
+        let gave_up = stopped_at.is_some();
         drop(poller);
         state.update(|s| s.phase = Phase::Stopping);
         log_grastate(paths);

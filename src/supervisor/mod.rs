@@ -88,6 +88,8 @@ pub enum Tick {
     Continue,
     /// Stop the main child cleanly (SIGTERM), as the node's own decision.
     Stop,
+    /// Kill the main child (SIGKILL). Only for a server that has not opened its storage.
+    Kill,
 }
 
 impl Supervisor {
@@ -281,11 +283,18 @@ impl Supervisor {
         name: &str,
         on_tick: &mut dyn FnMut() -> Tick,
     ) -> u8 {
-        let mut stop_sent = false;
+        let mut sent = Tick::Continue;
         loop {
-            if !stop_sent && on_tick() == Tick::Stop {
-                stop_sent = true;
-                self.signal(main, libc::SIGTERM);
+            match (on_tick(), sent) {
+                (Tick::Stop, Tick::Continue) => {
+                    sent = Tick::Stop;
+                    self.signal(main, libc::SIGTERM);
+                }
+                (Tick::Kill, Tick::Continue | Tick::Stop) => {
+                    sent = Tick::Kill;
+                    self.signal(main, libc::SIGKILL);
+                }
+                _ => {}
             }
             if let Some(status) = self.take_exit(main) {
                 self.reap(); // finish the drain that saw it

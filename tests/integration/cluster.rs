@@ -217,6 +217,17 @@ fn writer_killed_and_replaced() {
     assert_one_cluster(&survivors, &refs);
     write_rows(survivors[0], 5, 10);
 
+    // The survivors' writer: the one the replacement must take its SST from last.
+    let new_writer = (0..3)
+        .filter(|i| *i != writer)
+        .min_by_key(|i| {
+            status_var(addrs[*i], USER, PASS, "wsrep_local_index")
+                .unwrap()
+                .parse::<i64>()
+                .unwrap()
+        })
+        .unwrap();
+
     // The orchestrator's replacement: new address, empty volume.
     let n4 = lab.node(4);
     let mut now: Vec<Ipv4Addr> = survivors.clone();
@@ -228,6 +239,18 @@ fn writer_killed_and_replaced() {
     assert_one_cluster(&now, &refs);
     assert_eq!(bootstraps(&running[3]), 0, "{}", running[3].log());
     assert_eq!(rows(n4.addr).unwrap(), (0..10).collect::<Vec<i64>>());
+    let cnf =
+        std::fs::read_to_string(n4.etc_dir().join("mariadb.conf.d/99-galera-init.cnf")).unwrap();
+    let donors = cnf
+        .lines()
+        .find_map(|l| l.strip_prefix("wsrep_sst_donor = "))
+        .unwrap_or_else(|| panic!("no donor list:\n{cnf}"));
+    let names: Vec<&str> = donors.split(',').filter(|n| !n.is_empty()).collect();
+    assert_eq!(names.len(), 2, "{donors}");
+    assert_eq!(
+        names[1], nodes[new_writer].hostname,
+        "the writer must be the last donor: {donors}"
+    );
 }
 
 /// Each node in turn is stopped (SIGTERM) and restarted on its volume: it joins back by IST
@@ -356,6 +379,51 @@ fn full_outage_with_a_node_that_cannot_start() {
     assert_one_cluster(&addrs, &refs);
     for a in &addrs {
         assert_eq!(rows(*a).unwrap(), (0..25).collect::<Vec<i64>>(), "{a}");
+    }
+}
+
+/// A full outage where every member of the saved view comes back and reports, so the nodes
+/// leave the restore to Galera's pc.recovery, but one member's server never rejoins the group
+/// (it runs without the Galera provider). pc.recovery cannot complete; after
+/// PC_RECOVERY_TIMEOUT the nodes stop mariadbd cleanly and elect instead, and the two healthy
+/// ones form one Primary component. The third joins once it runs normally again.
+#[test]
+fn pc_recovery_that_cannot_complete_falls_back_to_the_election() {
+    let mut lab = Lab::new("pcfallsvc");
+    let (nodes, mut running, _) = cold_start(&mut lab);
+    let addrs: Vec<Ipv4Addr> = nodes.iter().map(|n| n.addr).collect();
+    write_rows(addrs[0], 0, 15);
+    power_cut(&mut running);
+    let env = env(&lab);
+    let refs: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    let mut running: Vec<Running> = nodes[..2].iter().map(|n| start(n, &env)).collect();
+    running.push(nodes[2].start(&refs, &["--wsrep-provider=none"]));
+    for r in &running {
+        assert!(
+            r.wait_log("pc.recovery restores it", FORM),
+            "every member should first leave it to pc.recovery:\n{}",
+            r.log()
+        );
+    }
+    let refs: Vec<&Running> = running.iter().collect();
+    assert_one_cluster(&addrs[..2], &refs);
+    for r in &running[..2] {
+        assert!(
+            r.log().contains("pc.recovery did not restore"),
+            "{}",
+            r.log()
+        );
+    }
+    let bootstrapped: usize = running.iter().map(bootstraps).sum();
+    assert_eq!(bootstrapped, 1, "{}", logs(&refs));
+
+    running[2].signal(Signal::SIGTERM);
+    assert!(running[2].wait_exit(Duration::from_secs(120)).is_some());
+    running[2] = start(&nodes[2], &env);
+    let refs: Vec<&Running> = running.iter().collect();
+    assert_one_cluster(&addrs, &refs);
+    for a in &addrs {
+        assert_eq!(rows(*a).unwrap(), (0..15).collect::<Vec<i64>>(), "{a}");
     }
 }
 

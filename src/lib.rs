@@ -9,6 +9,7 @@
 //! - [`config`]: the environment, validated into [`config::Settings`] before anything runs.
 //! - [`cli`]: the command line: run a node, or another command under supervision.
 //! - [`discovery`]: DNS lookups of the service's tasks, and this node's own address.
+//! - [`peer`]: the node state every node serves over HTTP, and what peers answer.
 //! - [`decision`]: the pure bootstrap-or-join decision.
 //! - [`galera`]: the Galera config file and Galera's state files.
 //! - [`datadir`]: the datadir's state, and the initialisation of a fresh one.
@@ -16,7 +17,8 @@
 //! - [`supervisor`]: PID-1 duties: signals, reaping, exit codes.
 //! - [`node`]: the sequence that ties the above together.
 //!
-//! Health endpoints and the peer-state exchange come with later issues.
+//! The health endpoints and the `healthcheck` subcommand come with a later issue; they will
+//! share [`peer::http`]'s server.
 
 pub mod cli;
 pub mod config;

@@ -36,6 +36,9 @@ pub enum NodeError {
         /// The error.
         source: std::io::Error,
     },
+    /// The resolver's runtime could not be created.
+    #[error("cannot create the DNS resolver's runtime: {0}")]
+    Runtime(std::io::Error),
     /// DNS never listed this node, or a stop signal came.
     #[error(transparent)]
     Discovery(#[from] DiscoveryError),
@@ -104,21 +107,18 @@ pub fn run(
         .unwrap_or_default();
     state.update(|s| s.node_name = node_name.clone());
     serve_state(settings.http_port, &state)?;
-    let mut resolver = SystemResolver::new().map_err(|source| NodeError::Write {
-        path: "tokio runtime".into(),
-        source,
-    })?;
+    let mut resolver = SystemResolver::new().map_err(NodeError::Runtime)?;
     let peers = HttpPeers::new(settings.http_port);
+    let start = Start {
+        settings,
+        paths,
+        run_as,
+        state: &state,
+        peers: &peers,
+        started,
+    };
     let mut allow_pc_recovery = true;
     loop {
-        let start = Start {
-            settings,
-            paths,
-            run_as,
-            state: &state,
-            peers: &peers,
-            started,
-        };
         match start.once(sup, &mut resolver, mariadbd_args, allow_pc_recovery)? {
             Outcome::Exited(code) => return Ok(code),
             Outcome::PcRecoveryFailed => {

@@ -34,8 +34,22 @@ fn env(lab: &Lab) -> Vec<(String, String)> {
 }
 
 fn start(node: &Node, env: &[(String, String)]) -> Running {
+    start_args(node, env, &[])
+}
+
+/// Starts a node with extra mariadbd arguments.
+fn start_args(node: &Node, env: &[(String, String)], args: &[&str]) -> Running {
     let refs: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
-    node.start(&refs, &[])
+    node.start(&refs, args)
+}
+
+/// A cluster of three that acknowledged rows `0..n`, then lost power: every PID 1 SIGKILLed.
+fn outage_after_rows(lab: &mut Lab, n: i64) -> (Vec<Node>, Vec<Ipv4Addr>) {
+    let (nodes, mut running, _) = cold_start(lab);
+    let addrs: Vec<Ipv4Addr> = nodes.iter().map(|n| n.addr).collect();
+    write_rows(addrs[0], 0, n);
+    power_cut(&mut running);
+    (nodes, addrs)
 }
 
 fn logs(running: &[&Running]) -> String {
@@ -297,10 +311,7 @@ fn rolling_restart_rejoins_by_ist() {
 #[test]
 fn full_outage_all_killed_at_once() {
     let mut lab = Lab::new("outsvc");
-    let (nodes, mut running, _) = cold_start(&mut lab);
-    let addrs: Vec<Ipv4Addr> = nodes.iter().map(|n| n.addr).collect();
-    write_rows(addrs[1], 0, 50);
-    power_cut(&mut running);
+    let (nodes, addrs) = outage_after_rows(&mut lab, 50);
     let (running, t0) = start_all(&nodes, &env(&lab));
     let refs: Vec<&Running> = running.iter().collect();
     assert_one_cluster(&addrs, &refs);
@@ -355,13 +366,9 @@ fn full_outage_killed_one_by_one() {
 #[test]
 fn full_outage_with_a_node_that_cannot_start() {
     let mut lab = Lab::new("brokensvc");
-    let (nodes, mut running, _) = cold_start(&mut lab);
-    let addrs: Vec<Ipv4Addr> = nodes.iter().map(|n| n.addr).collect();
-    write_rows(addrs[0], 0, 25);
-    power_cut(&mut running);
+    let (nodes, addrs) = outage_after_rows(&mut lab, 25);
     let env = env(&lab);
-    let refs: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
-    let mut broken = nodes[2].start(&refs, &["--no-such-option"]);
+    let mut broken = start_args(&nodes[2], &env, &["--no-such-option"]);
     let mut running: Vec<Running> = nodes[..2].iter().map(|n| start(n, &env)).collect();
     let code = broken.wait_exit(Duration::from_secs(60));
     assert!(
@@ -390,14 +397,10 @@ fn full_outage_with_a_node_that_cannot_start() {
 #[test]
 fn pc_recovery_that_cannot_complete_falls_back_to_the_election() {
     let mut lab = Lab::new("pcfallsvc");
-    let (nodes, mut running, _) = cold_start(&mut lab);
-    let addrs: Vec<Ipv4Addr> = nodes.iter().map(|n| n.addr).collect();
-    write_rows(addrs[0], 0, 15);
-    power_cut(&mut running);
+    let (nodes, addrs) = outage_after_rows(&mut lab, 15);
     let env = env(&lab);
-    let refs: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
     let mut running: Vec<Running> = nodes[..2].iter().map(|n| start(n, &env)).collect();
-    running.push(nodes[2].start(&refs, &["--wsrep-provider=none"]));
+    running.push(start_args(&nodes[2], &env, &["--wsrep-provider=none"]));
     for r in &running {
         assert!(
             r.wait_log("pc.recovery restores it", FORM),
@@ -431,9 +434,7 @@ fn pc_recovery_that_cannot_complete_falls_back_to_the_election() {
 #[test]
 fn full_outage_restart_with_new_addresses() {
     let mut lab = Lab::new("newipsvc");
-    let (mut nodes, mut running, _) = cold_start(&mut lab);
-    write_rows(nodes[0].addr, 0, 40);
-    power_cut(&mut running);
+    let (mut nodes, _) = outage_after_rows(&mut lab, 40);
     for (i, n) in nodes.iter_mut().enumerate() {
         n.readdress(&lab, 7 + i as u32);
     }

@@ -226,6 +226,20 @@ fn join_primary(i: &Inputs, known: &[(IpAddr, &NodeState)], primary: &NodeState)
             };
         }
     }
+    // Empty joiners take their SST one at a time: two back-to-back mariabackup SSTs from
+    // one donor have been seen to fail here, and the second joiner then gets a donor that
+    // is not the writer.
+    if i.own.fresh == Some(true)
+        && let Some((a, _)) = known.iter().find(|(a, s)| {
+            s.phase == Phase::Joining && s.fresh == Some(true) && Some(*a) < i.own.address
+        })
+    {
+        return Plan::Wait {
+            reason: format!(
+                "{a} is receiving its SST; nodes with an empty datadir join one at a time"
+            ),
+        };
+    }
     let mut members: Vec<IpAddr> = i.members.to_vec();
     members.extend(known.iter().map(|(a, _)| *a));
     members.sort();

@@ -168,6 +168,8 @@ pub const DEFAULT_SETTLE_WINDOW: Duration = Duration::from_secs(5);
 pub const DEFAULT_PC_RECOVERY_TIMEOUT: Duration = Duration::from_secs(60);
 /// Default for `OUTAGE_TIMEOUT`.
 pub const DEFAULT_OUTAGE_TIMEOUT: Duration = Duration::from_secs(120);
+/// Default for `HTTP_PORT`.
+pub const DEFAULT_HTTP_PORT: u16 = 9200;
 
 /// The credential variables, each as its names in order of precedence: the `MARIADB_*`
 /// names win over the `MYSQL_*` one, as in the official image.
@@ -267,7 +269,7 @@ impl Settings {
             },
         };
         let http_port = match plain("HTTP_PORT") {
-            None => crate::peer::DEFAULT_PORT,
+            None => DEFAULT_HTTP_PORT,
             Some(v) => match v.parse::<u16>() {
                 Ok(p) if p > 0 => p,
                 _ => return Err(invalid("HTTP_PORT", "must be a TCP port number (1-65535)")),

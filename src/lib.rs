@@ -9,8 +9,11 @@
 //! - [`config`]: the environment, validated into [`config::Settings`] before anything runs.
 //! - [`cli`]: the command line: run a node, or another command under supervision.
 //! - [`discovery`]: DNS lookups of the service's tasks, and this node's own address.
-//! - [`peer`]: the node state every node serves over HTTP, and what peers answer.
+//! - [`state`]: what a node knows about itself and tells its peers.
+//! - [`record`]: galera-init's own record in the datadir (volume id, lineage, last view).
+//! - [`peer`]: the HTTP exchange of node states.
 //! - [`decision`]: the pure bootstrap-or-join decision.
+//! - [`election`]: election rounds against an injected world (DNS, peers, clock).
 //! - [`galera`]: the Galera config file and Galera's state files.
 //! - [`datadir`]: the datadir's state, and the initialisation of a fresh one.
 //! - [`server`]: mariadbd as a process and a client connection to it.
@@ -25,9 +28,12 @@ pub mod config;
 pub mod datadir;
 pub mod decision;
 pub mod discovery;
+pub mod election;
 pub mod fsutil;
 pub mod galera;
 pub mod node;
 pub mod peer;
+pub mod record;
 pub mod server;
+pub mod state;
 pub mod supervisor;

@@ -25,7 +25,7 @@ use std::net::IpAddr;
 use std::time::Duration;
 
 use crate::galera::grastate::NIL_UUID;
-use crate::peer::{NodeState, Phase};
+use crate::state::{NodeState, Phase};
 
 /// The election's settings.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -2,28 +2,45 @@
 //! [`NodeState`] as JSON). axum on a current-thread tokio runtime, on its own thread, so it
 //! answers while the main thread waits, initialises or supervises.
 
-use std::net::TcpListener;
+use std::net::{IpAddr, TcpListener};
 
 use axum::Router;
 use axum::extract::State;
+use axum::http::HeaderMap;
 use axum::routing::get;
 
-use super::{NodeState, Shared};
+use super::{Learned, PEER_HEADER};
+use crate::state::{NodeState, Shared};
+
+/// What the handlers share.
+#[derive(Clone)]
+struct Ctx {
+    state: Shared,
+    learned: Learned,
+}
 
 /// The routes.
-pub fn router(state: Shared) -> Router {
+fn router(state: Shared, learned: Learned) -> Router {
     Router::new()
         .route("/state", get(state_handler))
-        .with_state(state)
+        .with_state(Ctx { state, learned })
 }
 
-async fn state_handler(State(state): State<Shared>) -> axum::Json<NodeState> {
-    axum::Json(state.get())
+async fn state_handler(State(ctx): State<Ctx>, headers: HeaderMap) -> axum::Json<NodeState> {
+    if let Some(addr) = headers
+        .get(PEER_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<IpAddr>().ok())
+    {
+        ctx.learned.note(addr);
+    }
+    axum::Json(ctx.state.get())
 }
 
-/// Serves `state` on `listener` from a new thread. Call it after signals are blocked: the
-/// thread inherits the mask, so signals still go to the supervisor.
-pub fn spawn(listener: TcpListener, state: Shared) -> std::io::Result<()> {
+/// Serves `state` on `listener` from a new thread, noting in `learned` the peers that ask.
+/// Call it after signals are blocked: the thread inherits the mask, so signals still go to
+/// the supervisor.
+pub fn spawn(listener: TcpListener, state: Shared, learned: Learned) -> std::io::Result<()> {
     listener.set_nonblocking(true)?;
     std::thread::Builder::new()
         .name("http".into())
@@ -40,7 +57,7 @@ pub fn spawn(listener: TcpListener, state: Shared) -> std::io::Result<()> {
             };
             let result = runtime.block_on(async move {
                 let listener = tokio::net::TcpListener::from_std(listener)?;
-                axum::serve(listener, router(state)).await
+                axum::serve(listener, router(state, learned)).await
             });
             if let Err(e) = result {
                 log::error!("HTTP server stopped: {e}");

@@ -9,8 +9,8 @@ use std::time::Duration;
 
 use mysql::prelude::Queryable;
 
-use super::{Phase, Shared};
 use crate::server;
+use crate::state::{NodeState, Phase, Shared};
 
 /// How often the status is read.
 pub const INTERVAL: Duration = Duration::from_secs(1);
@@ -64,7 +64,7 @@ fn read(conn: &mut mysql::Conn) -> mysql::Result<HashMap<String, String>> {
 }
 
 /// Applies one reading (`None`: the server did not answer) to the state.
-pub fn apply(s: &mut super::NodeState, vars: Option<&HashMap<String, String>>) {
+pub fn apply(s: &mut NodeState, vars: Option<&HashMap<String, String>>) {
     if s.phase == Phase::Stopping {
         return;
     }
@@ -76,6 +76,8 @@ pub fn apply(s: &mut super::NodeState, vars: Option<&HashMap<String, String>>) {
     s.wsrep_local_index = num("wsrep_local_index");
     s.wsrep_cluster_state_uuid = get("wsrep_cluster_state_uuid");
     s.wsrep_cluster_size = num("wsrep_cluster_size");
+    s.wsrep_cluster_conf_id = num("wsrep_cluster_conf_id");
+    s.wsrep_incoming_addresses = get("wsrep_incoming_addresses");
     if let Some(n) = num("wsrep_last_committed") {
         s.wsrep_last_committed = Some(n);
     }
@@ -88,7 +90,6 @@ pub fn apply(s: &mut super::NodeState, vars: Option<&HashMap<String, String>>) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::peer::NodeState;
 
     #[test]
     fn readings_update_the_state() {

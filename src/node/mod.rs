@@ -8,13 +8,19 @@ use std::time::{Duration, Instant};
 
 use crate::config::Settings;
 use crate::datadir::{self, DataState, FORCE_BOOTSTRAP_FILE, Paths, RunAs};
-use crate::decision::{self, Inputs, Params, Plan};
+use crate::decision::{Params, Plan};
 use crate::discovery::{self, Discovered, DiscoveryError, Interfaces, dns::SystemResolver};
+use crate::election::Election;
 use crate::fsutil::write_atomic;
 use crate::galera::{self, NodeConfig, grastate, gvwstate};
-use crate::peer::{self, Phase, Shared, client::FetchState, client::HttpPeers};
+use crate::peer::{self, Learned};
 use crate::server;
+use crate::state::{Phase, Shared};
 use crate::supervisor::{Stopped, Supervisor, Tick, exit};
+
+pub mod world;
+
+use world::NodeWorld;
 
 /// How long a server that never answered may ignore SIGTERM after pc.recovery failed.
 const STUCK_GRACE: Duration = Duration::from_secs(10);
@@ -106,15 +112,15 @@ pub fn run(
         .and_then(|h| h.into_string().ok())
         .unwrap_or_default();
     state.update(|s| s.node_name = node_name.clone());
-    serve_state(settings.http_port, &state)?;
+    let learned = Learned::default();
+    serve_state(settings.http_port, &state, &learned)?;
     let mut resolver = SystemResolver::new().map_err(NodeError::Runtime)?;
-    let peers = HttpPeers::new(settings.http_port);
     let start = Start {
         settings,
         paths,
         run_as,
         state: &state,
-        peers: &peers,
+        learned: &learned,
         started,
     };
     let mut allow_pc_recovery = true;
@@ -129,7 +135,7 @@ pub fn run(
                 );
                 allow_pc_recovery = false;
                 state.update(|s| {
-                    *s = crate::peer::NodeState {
+                    *s = crate::state::NodeState {
                         node_name: s.node_name.clone(),
                         ..Default::default()
                     }
@@ -153,7 +159,7 @@ struct Start<'a> {
     paths: &'a Paths,
     run_as: Option<RunAs>,
     state: &'a Shared,
-    peers: &'a HttpPeers,
+    learned: &'a Learned,
     started: Instant,
 }
 
@@ -181,15 +187,9 @@ impl Start<'_> {
         let force_file = paths.datadir.join(FORCE_BOOTSTRAP_FILE);
         let forced = settings.force_bootstrap || force_file.exists();
 
-        let plan = elect(
-            sup,
-            settings,
-            resolver,
-            self.peers,
-            state,
-            forced,
-            allow_pc_recovery,
-        )?;
+        let mut world = NodeWorld::new(settings, own, self.learned.clone(), self.started)
+            .map_err(NodeError::Runtime)?;
+        let plan = elect(sup, settings, &mut world, state, forced, allow_pc_recovery)?;
         let (bootstrap, members, donors, pc_recovery) = match plan {
             Plan::Bootstrap { reason } => {
                 if forced {
@@ -308,11 +308,12 @@ impl Start<'_> {
 }
 
 /// Serves the node state from now on, on every address (IPv6 and IPv4 when possible).
-fn serve_state(port: u16, state: &Shared) -> Result<(), NodeError> {
+fn serve_state(port: u16, state: &Shared, learned: &Learned) -> Result<(), NodeError> {
     let listener = TcpListener::bind(("::", port))
         .or_else(|_| TcpListener::bind(("0.0.0.0", port)))
         .map_err(|source| NodeError::Listen { port, source })?;
-    peer::http::spawn(listener, state.clone()).map_err(|source| NodeError::Listen { port, source })
+    peer::http::spawn(listener, state.clone(), learned.clone())
+        .map_err(|source| NodeError::Listen { port, source })
 }
 
 fn discover(
@@ -383,52 +384,25 @@ fn report_data(
     Ok(recovered)
 }
 
-/// Runs the election until it gives a final plan (bootstrap, join or refuse).
+/// Runs election rounds, one a second, until the plan is final (bootstrap, join or refuse).
 fn elect(
     sup: &mut Supervisor,
     settings: &Settings,
-    resolver: &mut SystemResolver,
-    peers: &HttpPeers,
+    world: &mut NodeWorld,
     state: &Shared,
     forced: bool,
     allow_pc_recovery: bool,
 ) -> Result<Plan, NodeError> {
+    use crate::election::World;
     let params = Params {
         cluster_size: settings.cluster_size,
         settle: settings.settle_window,
         outage_timeout: settings.outage_timeout,
     };
-    let start = Instant::now();
-    let mut last_members: Vec<IpAddr> = Vec::new();
-    let mut stable_since = Instant::now();
-    let mut last_reason = String::new();
+    let mut election = Election::new(params, world.now());
     loop {
-        let Discovered { own, members } = discover(sup, settings, resolver)?;
-        if members != last_members {
-            last_members = members.clone();
-            stable_since = Instant::now();
-        }
-        let others: Vec<IpAddr> = members.iter().copied().filter(|a| *a != own).collect();
-        let answers = peers.fetch_all(&others);
-        let own_state = state.get();
-        let plan = decision::decide(&Inputs {
-            own: &own_state,
-            members: &members,
-            peers: &answers,
-            stable_for: stable_since.elapsed(),
-            waited: start.elapsed(),
-            force_bootstrap: forced,
-            allow_pc_recovery,
-            params: &params,
-        });
-        match plan {
-            Plan::Wait { reason } => {
-                if reason != last_reason {
-                    log::info!("decision: wait: {reason}");
-                    last_reason = reason;
-                }
-                sup.pause(ELECTION_INTERVAL)?;
-            }
+        match election.round(world, &state.get(), forced, allow_pc_recovery) {
+            Plan::Wait { .. } => sup.pause(ELECTION_INTERVAL)?,
             plan => return Ok(plan),
         }
     }

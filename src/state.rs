@@ -1,0 +1,197 @@
+//! What a node knows about itself and tells its peers: the [`NodeState`] every node serves on
+//! `/state`, and the election reads for every node it can reach.
+//!
+//! It is a module of its own, below the election and the HTTP exchange, because both use it:
+//! the decision reasons about these values, and `peer` only carries them over the network.
+
+use std::net::IpAddr;
+use std::sync::{Arc, Mutex};
+
+use serde::{Deserialize, Serialize};
+
+use crate::galera::grastate::NIL_UUID;
+use crate::galera::gvwstate::SavedView;
+use crate::record::{Epoch, LastView};
+
+/// Where a node is in its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Phase {
+    /// Waiting for DNS to list it; its datadir is not inspected yet.
+    #[default]
+    Discovering,
+    /// Recovering its position with `mariadbd --wsrep-recover`.
+    Recovering,
+    /// Reporting its state and waiting for the election to decide.
+    Waiting,
+    /// Decided to bootstrap: initialising or starting mariadbd with `--wsrep-new-cluster`.
+    Bootstrapping,
+    /// Decided to join (or to let pc.recovery restore its view): mariadbd starting, SST/IST.
+    Joining,
+    /// mariadbd runs; the `wsrep_*` fields say in what state.
+    Running,
+    /// mariadbd is shutting down or has exited.
+    Stopping,
+}
+
+/// What a node tells its peers. Every field but `address` and `phase` may be unknown yet;
+/// fields added later default when an older node leaves them out.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(default)]
+pub struct NodeState {
+    /// The node's address (its `wsrep_node_address`).
+    pub address: Option<IpAddr>,
+    /// Its `wsrep_node_name` (the hostname).
+    pub node_name: String,
+    /// Where it is in its life.
+    pub phase: Phase,
+    /// Whether its datadir holds no data (a joiner receives everything by SST).
+    pub fresh: Option<bool>,
+    /// Whether its datadir has a `grastate.dat` (it has been a Galera node).
+    pub has_galera_state: bool,
+    /// The cluster UUID of its data (grastate.dat, or recovered).
+    pub uuid: Option<String>,
+    /// Its last committed transaction (grastate.dat, or `--wsrep-recover` when that says -1).
+    pub seqno: Option<i64>,
+    /// `safe_to_bootstrap` from grastate.dat, when Galera set it: the node was the only
+    /// member of its last Primary component. (A flag galera-init wrote for a bootstrap that
+    /// never reached Primary does not count.)
+    pub safe_to_bootstrap: bool,
+    /// Whether mariadbd last stopped cleanly (grastate.dat held a real seqno).
+    pub clean_shutdown: bool,
+    /// The last Primary view Galera saved for pc.recovery (gvwstate.dat, crash only).
+    pub view: Option<SavedView>,
+    /// The id galera-init gave this node's volume (its data), kept in the datadir.
+    pub volume_id: Option<String>,
+    /// The bootstraps this node's history went through (empty: unknown, older data).
+    pub lineage: Vec<Epoch>,
+    /// The last Primary view galera-init saw this node in: its members by volume.
+    pub last_view: Option<LastView>,
+    /// An operator's override (FORCE_BOOTSTRAP, the force-bootstrap file or `galera-init
+    /// bootstrap`) is pending on this node: do not wait for missing nodes.
+    pub override_requested: bool,
+    /// Every node this one knows exists (DNS, and peers that asked it for its state).
+    pub known: Vec<IpAddr>,
+    /// The last decision and its reason, for operators.
+    pub decision: Option<String>,
+    /// What the node waits for, when it waits: nodes or data, each in a few words.
+    pub waiting_for: Vec<String>,
+    /// `wsrep_cluster_status` once mariadbd runs (`Primary`, `non-Primary`…).
+    pub wsrep_cluster_status: Option<String>,
+    /// `wsrep_local_state` (1 joining, 2 donor, 3 joined, 4 synced).
+    pub wsrep_local_state: Option<i64>,
+    /// `wsrep_local_state_comment`.
+    pub wsrep_local_state_comment: Option<String>,
+    /// `wsrep_local_index`: the lowest one is the writer a proxy such as MaxScale picks.
+    pub wsrep_local_index: Option<i64>,
+    /// `wsrep_cluster_state_uuid`: the running cluster's UUID.
+    pub wsrep_cluster_state_uuid: Option<String>,
+    /// `wsrep_cluster_size`.
+    pub wsrep_cluster_size: Option<i64>,
+    /// `wsrep_cluster_conf_id`: changes with every view of the component.
+    pub wsrep_cluster_conf_id: Option<i64>,
+    /// `wsrep_incoming_addresses`: the client addresses of the component's members.
+    pub wsrep_incoming_addresses: Option<String>,
+    /// `wsrep_last_committed`.
+    pub wsrep_last_committed: Option<i64>,
+}
+
+impl NodeState {
+    /// Whether the node is part of a Primary component whose state is established (right
+    /// after pc.recovery restores a component, it is Primary before it knows its cluster
+    /// UUID: joining then would compare against nothing).
+    pub fn is_primary(&self) -> bool {
+        self.phase == Phase::Running
+            && self.wsrep_cluster_status.as_deref() == Some("Primary")
+            && self
+                .wsrep_cluster_state_uuid
+                .as_deref()
+                .is_some_and(|u| u != NIL_UUID)
+    }
+
+    /// Whether the node is Synced (a good donor).
+    pub fn is_synced(&self) -> bool {
+        self.is_primary() && self.wsrep_local_state == Some(4)
+    }
+
+    /// The position that counts for the election: the most advanced of what the datadir
+    /// said at start and what mariadbd has committed since (which is -1 until a running
+    /// node has joined a component).
+    pub fn position(&self) -> Option<i64> {
+        match (self.seqno, self.wsrep_last_committed) {
+            (Some(a), Some(b)) => Some(a.max(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    /// Whether the node holds data (it has a history to vote with).
+    pub fn has_data(&self) -> bool {
+        self.fresh == Some(false)
+    }
+
+    /// The members' addresses from `wsrep_incoming_addresses` (`10.0.0.2:3306,…`).
+    pub fn incoming_addresses(&self) -> Vec<IpAddr> {
+        let Some(text) = &self.wsrep_incoming_addresses else {
+            return Vec::new();
+        };
+        text.split(',')
+            .filter_map(|a| {
+                let a = a.trim();
+                let host = match a.rsplit_once(':') {
+                    Some((h, port)) if port.chars().all(|c| c.is_ascii_digit()) => h,
+                    _ => a,
+                };
+                host.trim_start_matches('[')
+                    .trim_end_matches(']')
+                    .parse()
+                    .ok()
+            })
+            .collect()
+    }
+
+    /// A short name for logs: the node name and address.
+    pub fn label(&self) -> String {
+        match (self.node_name.is_empty(), self.address) {
+            (false, Some(a)) => format!("{} ({a})", self.node_name),
+            (true, Some(a)) => a.to_string(),
+            (false, None) => self.node_name.clone(),
+            (true, None) => "?".into(),
+        }
+    }
+}
+
+/// This node's state, shared by the start-up sequence, the monitor and the HTTP server.
+#[derive(Debug, Clone, Default)]
+pub struct Shared(Arc<Mutex<NodeState>>);
+
+impl Shared {
+    /// A copy of the current state.
+    pub fn get(&self) -> NodeState {
+        self.0.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// Changes the state.
+    pub fn update(&self, f: impl FnOnce(&mut NodeState)) {
+        f(&mut self.0.lock().unwrap_or_else(|e| e.into_inner()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn incoming_addresses_are_parsed() {
+        let s = NodeState {
+            wsrep_incoming_addresses: Some("10.0.0.2:3306,10.0.0.3:3306,[fd00::4]:3306".into()),
+            ..NodeState::default()
+        };
+        let want: Vec<IpAddr> = vec![
+            "10.0.0.2".parse().unwrap(),
+            "10.0.0.3".parse().unwrap(),
+            "fd00::4".parse().unwrap(),
+        ];
+        assert_eq!(s.incoming_addresses(), want);
+        assert!(NodeState::default().incoming_addresses().is_empty());
+    }
+}

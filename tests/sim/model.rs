@@ -1,0 +1,1244 @@
+//! The simulated cluster: slots (Swarm tasks), volumes, the network, DNS, a client that
+//! writes, and a model of Galera's group communication. The galera-init side of each task
+//! is in [`crate::node`]; it runs the library's real election and monitor.
+//!
+//! Galera, as modelled (from its source and the lab):
+//! - A Primary component continues while it keeps a majority of its last view; a member
+//!   that leaves cleanly shrinks the view, one that crashes or is cut off does not.
+//! - `--wsrep-new-cluster` makes a new Primary component from the node's data.
+//! - A node started without it joins the Primary component it reaches: SST when it is
+//!   empty or of another cluster (wiping its data), IST when its history is a prefix of the
+//!   component's, an abort ("reversing history") when it is ahead. A history that diverged
+//!   but is shorter is taken by IST: the silent mix this project exists to prevent.
+//! - A node with a saved view (gvwstate.dat, left by a crash) waits for that view's
+//!   members and restores it (pc.recovery); without one it gives up after 30 s
+//!   (`pc.wait_prim_timeout`).
+//! - `pc.bootstrap` makes a node's non-Primary component Primary.
+//! - On a clean stop grastate.dat gets the seqno, and `safe_to_bootstrap` is 1 when the
+//!   node was the only member of its last Primary view; gvwstate.dat is deleted. While a
+//!   node runs, grastate.dat says seqno -1.
+//!
+//! Every transaction the client commits is acknowledged. The model records violations of
+//! the invariants (see [`Violation`]) as they happen.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::IpAddr;
+
+use galera_init::state::NodeState;
+
+use crate::node::Task;
+use crate::schedule::{Config, Event};
+
+/// Steps an SST takes.
+pub const SST_STEPS: u64 = 5;
+/// Steps galera-init's initialisation of a fresh datadir takes.
+pub const INIT_STEPS: u64 = 2;
+/// Galera's `pc.wait_prim_timeout`, in steps.
+pub const WAIT_PRIM_TIMEOUT: u64 = 30;
+/// Swarm restarts a task that exited by itself after this many steps.
+pub const RESTART_DELAY: u64 = 5;
+
+/// Data on a volume: the cluster it belongs to and its transactions, in order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Data {
+    /// The cluster's id (its UUID).
+    pub cluster: u64,
+    /// Committed transactions; the seqno is the length.
+    pub history: Vec<u64>,
+}
+
+/// `grastate.dat`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Grastate {
+    /// The cluster's id.
+    pub cluster: u64,
+    /// The seqno, -1 while running or after a crash.
+    pub seqno: i64,
+    /// `safe_to_bootstrap`.
+    pub safe: bool,
+}
+
+/// A Primary view: its id and its members, by volume.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct View {
+    /// Increases with every view.
+    pub id: u64,
+    /// Member volumes.
+    pub members: BTreeSet<usize>,
+}
+
+/// A volume and what is on it.
+#[derive(Debug, Clone)]
+pub struct Volume {
+    /// Its number (1-based).
+    pub id: usize,
+    /// Lost for ever.
+    pub destroyed: bool,
+    /// The database (`None`: empty).
+    pub data: Option<Data>,
+    /// `grastate.dat`.
+    pub grastate: Option<Grastate>,
+    /// `gvwstate.dat`.
+    pub gvwstate: Option<View>,
+    /// The `force-bootstrap` file.
+    pub force_file: bool,
+    /// `safe_to_bootstrap: 1` was written by galera-init and Galera has not rewritten it
+    /// since (the bootstrap has not reached Primary yet).
+    pub flag_by_init: bool,
+    /// Ground truth: the last Primary view the volume's node was in.
+    pub last_view: Option<View>,
+    /// Ground truth: its node last left a Primary component cleanly while others stayed.
+    pub left_clean_with_others: bool,
+    /// The slot it was last attached to.
+    pub home: usize,
+}
+
+/// How mariadbd was started.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// `--wsrep-new-cluster`.
+    Bootstrap,
+    /// Join (or restore the saved view by pc.recovery).
+    Join,
+}
+
+/// Where mariadbd is in the group.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Conn {
+    /// Looking for a Primary component.
+    Connecting {
+        /// Since when.
+        since: u64,
+    },
+    /// Receiving a state transfer until the step given.
+    Transfer {
+        /// When it ends.
+        until: u64,
+    },
+    /// Has the component's data.
+    Member,
+}
+
+/// A running mariadbd.
+#[derive(Debug, Clone)]
+pub struct Db {
+    /// How it was started.
+    pub mode: Mode,
+    /// Where it is.
+    pub conn: Conn,
+    /// Member of the Primary component now.
+    pub in_primary: bool,
+    /// The saved view it tries to restore (pc.recovery).
+    pub saved_view: Option<View>,
+    /// Members of the last Primary view it was in (Galera's safe_to_bootstrap).
+    pub last_memb: usize,
+    /// It was in a Primary component since it started.
+    pub was_primary: bool,
+    /// The id of the last Primary view this process was in.
+    pub prim_view: Option<u64>,
+    /// The node asked for `pc.bootstrap`.
+    pub pc_bootstrap: bool,
+    /// A clean shutdown was asked for (by galera-init).
+    pub stop: bool,
+}
+
+impl Db {
+    /// A mariadbd that starts now.
+    pub fn new(mode: Mode, saved_view: Option<View>, now: u64) -> Db {
+        Db {
+            mode,
+            conn: Conn::Connecting { since: now },
+            in_primary: false,
+            saved_view,
+            last_memb: 0,
+            was_primary: false,
+            prim_view: None,
+            pc_bootstrap: false,
+            stop: false,
+        }
+    }
+}
+
+/// The Primary component.
+#[derive(Debug, Clone)]
+pub struct Primary {
+    /// The cluster's id.
+    pub cluster: u64,
+    /// Its history.
+    pub history: Vec<u64>,
+    /// Member slots.
+    pub members: BTreeSet<usize>,
+    /// The last view: the weight a majority is counted against.
+    pub view: BTreeSet<usize>,
+    /// The view's id.
+    pub view_id: u64,
+}
+
+/// A slot: a replica of the service.
+#[derive(Debug, Clone)]
+pub struct Slot {
+    /// Its number (1-based).
+    pub n: usize,
+    /// The address of its current (or next) task.
+    pub addr: IpAddr,
+    /// Its volume.
+    pub vol: usize,
+    /// Its task, when one runs.
+    pub task: Option<Task>,
+    /// Cut off the network.
+    pub cut: bool,
+    /// The orchestrator restarts it at this step (it exited by itself).
+    pub restart_at: Option<u64>,
+    /// The next task gets a new address.
+    pub readdress: bool,
+    /// The next task gets this volume.
+    pub next_vol: Option<usize>,
+    /// Slots its DNS leaves out, until a step.
+    pub hidden: BTreeMap<usize, u64>,
+    /// Its `/state` does not answer until this step.
+    pub mute_until: u64,
+}
+
+/// A broken invariant.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Violation {
+    /// Which invariant, in a word (shrinking keeps it).
+    pub kind: &'static str,
+    /// What happened.
+    pub detail: String,
+}
+
+/// The whole simulated world.
+pub struct Sim {
+    /// Settings.
+    pub cfg: Config,
+    /// The current step.
+    pub now: u64,
+    /// Slots, index `n - 1`.
+    pub slots: Vec<Slot>,
+    /// Volumes, index `id - 1`.
+    pub volumes: Vec<Volume>,
+    /// The Primary component, if any.
+    pub primary: Option<Primary>,
+    /// Every transaction acknowledged to the client.
+    pub acked: BTreeSet<u64>,
+    /// Transactions an operator's override gave up.
+    pub discarded: BTreeSet<u64>,
+    /// `FORCE_BOOTSTRAP` is set on the service.
+    pub force_env: bool,
+    /// The number of the latest override the operator gave.
+    pub override_id: u64,
+    /// Bootstraps made under each override.
+    pub forced_bootstraps: BTreeMap<u64, usize>,
+    /// Broken invariants, in order.
+    pub violations: Vec<Violation>,
+    /// What happened, for the report of a failing schedule.
+    pub trace: Vec<String>,
+    /// Faults have ended (the `heal` event).
+    pub healed_at: Option<u64>,
+    /// The step each transaction was committed in.
+    commit_step: BTreeMap<u64, u64>,
+    /// The member slots of every Primary view, by id.
+    views: BTreeMap<u64, BTreeSet<usize>>,
+    next_tx: u64,
+    next_cluster: u64,
+    next_view: u64,
+    next_addr: u8,
+}
+
+/// Whether `a` is a prefix of `b`.
+pub fn is_prefix(a: &[u64], b: &[u64]) -> bool {
+    a.len() <= b.len() && a == &b[..a.len()]
+}
+
+/// The address of the `k`-th task address handed out.
+fn address(k: u8) -> IpAddr {
+    IpAddr::from([10, 0, 0, k])
+}
+
+/// A cluster id as a UUID string.
+pub fn uuid(cluster: u64) -> String {
+    format!("{:08x}-0000-4000-8000-{:012x}", cluster as u32, cluster)
+}
+
+impl Sim {
+    /// A world with `cfg.slots` slots, each with an empty volume, nothing running.
+    pub fn new(cfg: Config) -> Sim {
+        let n = cfg.slots;
+        let mut sim = Sim {
+            cfg,
+            now: 0,
+            slots: Vec::new(),
+            volumes: Vec::new(),
+            primary: None,
+            acked: BTreeSet::new(),
+            discarded: BTreeSet::new(),
+            force_env: false,
+            override_id: 0,
+            forced_bootstraps: BTreeMap::new(),
+            violations: Vec::new(),
+            trace: Vec::new(),
+            healed_at: None,
+            commit_step: BTreeMap::new(),
+            views: BTreeMap::new(),
+            next_tx: 1,
+            next_cluster: 1,
+            next_view: 1,
+            next_addr: 11,
+        };
+        for s in 1..=n {
+            let vol = sim.new_volume(s);
+            let addr = sim.new_address();
+            sim.slots.push(Slot {
+                n: s,
+                addr,
+                vol,
+                task: None,
+                cut: false,
+                restart_at: None,
+                readdress: false,
+                next_vol: None,
+                hidden: BTreeMap::new(),
+                mute_until: 0,
+            });
+        }
+        sim
+    }
+
+    fn new_volume(&mut self, home: usize) -> usize {
+        let id = self.volumes.len() + 1;
+        self.volumes.push(Volume {
+            id,
+            destroyed: false,
+            data: None,
+            grastate: None,
+            gvwstate: None,
+            force_file: false,
+            flag_by_init: false,
+            last_view: None,
+            left_clean_with_others: false,
+            home,
+        });
+        id
+    }
+
+    fn new_address(&mut self) -> IpAddr {
+        let a = address(self.next_addr);
+        self.next_addr = self.next_addr.wrapping_add(1).max(11);
+        a
+    }
+
+    /// A new cluster id.
+    pub fn new_cluster(&mut self) -> u64 {
+        let c = self.next_cluster;
+        self.next_cluster += 1;
+        c
+    }
+
+    /// Notes something in the trace.
+    pub fn note(&mut self, what: String) {
+        let line = format!("{:>4} {what}", self.now);
+        self.trace.push(line);
+    }
+
+    /// Records a broken invariant.
+    pub fn violate(&mut self, kind: &'static str, detail: String) {
+        self.note(format!("VIOLATION {kind}: {detail}"));
+        self.violations.push(Violation { kind, detail });
+    }
+
+    /// The volume of slot `s` (1-based).
+    pub fn vol_of(&self, s: usize) -> &Volume {
+        &self.volumes[self.slots[s - 1].vol - 1]
+    }
+
+    // ----- events -----
+
+    /// Applies one event.
+    pub fn apply(&mut self, e: &Event) {
+        let valid = |s: usize| s >= 1 && s <= self.slots.len();
+        match *e {
+            Event::Start(s) if valid(s) => self.start(s),
+            Event::Kill(s) if valid(s) => {
+                self.lose_unapplied(s);
+                self.kill(s, "killed")
+            }
+            Event::Stop(s) if valid(s) => self.stop(s),
+            Event::Power => {
+                for s in 1..=self.slots.len() {
+                    self.kill(s, "power cut");
+                }
+            }
+            Event::Cut(s) if valid(s) => self.slots[s - 1].cut = true,
+            Event::Uncut(s) if valid(s) => self.slots[s - 1].cut = false,
+            Event::Readdress(s) if valid(s) => self.slots[s - 1].readdress = true,
+            Event::NewVolume(s) if valid(s) => {
+                let v = self.new_volume(s);
+                self.slots[s - 1].next_vol = Some(v);
+            }
+            Event::Attach(s, v)
+                if valid(s)
+                    && self.volume(v).is_some_and(|vol| !vol.destroyed)
+                    && !self.attached(v) =>
+            {
+                self.slots[s - 1].next_vol = Some(v);
+            }
+            Event::Destroy(v) if self.volume(v).is_some() && !self.in_use(v) => {
+                self.volumes[v - 1].destroyed = true;
+                for slot in &mut self.slots {
+                    if slot.next_vol == Some(v) {
+                        slot.next_vol = None;
+                    }
+                }
+                self.note(format!("volume {v} destroyed"));
+            }
+            Event::Hide {
+                target,
+                observer,
+                steps,
+            } if valid(target) && valid(observer) => {
+                let until = self.now + steps;
+                self.slots[observer - 1].hidden.insert(target, until);
+            }
+            Event::Mute(s, n) if valid(s) => self.slots[s - 1].mute_until = self.now + n,
+            Event::Write(n) => self.write(n),
+            Event::ForceEnv(on) => {
+                self.force_env = on;
+                if on {
+                    self.override_id += 1;
+                }
+                self.note(format!(
+                    "FORCE_BOOTSTRAP {}",
+                    if on { "set" } else { "removed" }
+                ));
+            }
+            // `docker exec` needs a running task.
+            Event::ForceFile(s) if valid(s) && self.slots[s - 1].task.is_some() => {
+                let v = self.slots[s - 1].vol;
+                self.volumes[v - 1].force_file = true;
+                self.override_id += 1;
+                self.note(format!("galera-init bootstrap run on slot {s}"));
+            }
+            Event::Heal { reattach } => self.heal(reattach),
+            _ => {}
+        }
+    }
+
+    /// Volume `v`, if it exists.
+    fn volume(&self, v: usize) -> Option<&Volume> {
+        v.checked_sub(1).and_then(|i| self.volumes.get(i))
+    }
+
+    /// Whether volume `v` is the current volume of a slot.
+    fn attached(&self, v: usize) -> bool {
+        self.slots
+            .iter()
+            .any(|s| s.vol == v || s.next_vol == Some(v))
+    }
+
+    /// Whether volume `v` is in use by a running task.
+    fn in_use(&self, v: usize) -> bool {
+        self.slots.iter().any(|s| s.vol == v && s.task.is_some())
+    }
+
+    fn start(&mut self, s: usize) {
+        if self.slots[s - 1].task.is_some() {
+            return;
+        }
+        if self.slots[s - 1].readdress {
+            let a = self.new_address();
+            let slot = &mut self.slots[s - 1];
+            slot.addr = a;
+            slot.readdress = false;
+        }
+        if let Some(v) = self.slots[s - 1].next_vol.take() {
+            self.slots[s - 1].vol = v;
+            self.volumes[v - 1].home = s;
+        }
+        let slot = &self.slots[s - 1];
+        let task = Task::new(
+            slot.n,
+            slot.addr,
+            self.force_env,
+            self.now,
+            self.override_id,
+        );
+        let (addr, vol) = (slot.addr, slot.vol);
+        self.slots[s - 1].task = Some(task);
+        self.slots[s - 1].restart_at = None;
+        self.note(format!("slot {s}: task starts at {addr} on volume {vol}"));
+    }
+
+    /// A member other than the writer (the client's node, the first member) applies what
+    /// the writer commits a moment later: killed in the same step, it has not applied them.
+    /// (A power cut is modelled as losing nothing that any member acknowledged.)
+    fn lose_unapplied(&mut self, s: usize) {
+        let Some(p) = &self.primary else {
+            return;
+        };
+        let writer = p.members.iter().next().copied();
+        if writer == Some(s) || !p.members.contains(&s) {
+            return;
+        }
+        let now = self.now;
+        let steps = self.commit_step.clone();
+        if let Some(d) = &mut self.vol_mut(s).data {
+            let keep = d
+                .history
+                .iter()
+                .take_while(|t| steps.get(t).is_none_or(|c| *c < now))
+                .count();
+            d.history.truncate(keep);
+        }
+    }
+
+    /// SIGKILL: mariadbd dies with its PID 1; the volume keeps what was on disk.
+    pub fn kill(&mut self, s: usize, why: &str) {
+        let Some(task) = self.slots[s - 1].task.take() else {
+            return;
+        };
+        if task.db().is_some_and(|db| db.in_primary)
+            && let Some(p) = &mut self.primary
+        {
+            p.members.remove(&s);
+        }
+        self.note(format!("slot {s}: {why}"));
+    }
+
+    /// SIGTERM: a clean shutdown.
+    fn stop(&mut self, s: usize) {
+        let Some(task) = self.slots[s - 1].task.take() else {
+            return;
+        };
+        let mut note = format!("slot {s}: stopped");
+        if let Some(db) = task.db() {
+            self.clean_shutdown(s, db);
+            note.push_str(" cleanly");
+        }
+        let exit = task.on_stop(self.vol_mut(s));
+        if let Some(e) = exit {
+            note.push_str(&format!(" ({e})"));
+        }
+        self.note(note);
+    }
+
+    /// What Galera writes when mariadbd shuts down cleanly.
+    fn clean_shutdown(&mut self, s: usize, db: &Db) {
+        let mut others = false;
+        if db.in_primary
+            && let Some(p) = &mut self.primary
+        {
+            p.members.remove(&s);
+            p.view.remove(&s);
+            others = !p.members.is_empty();
+            if p.members.is_empty() {
+                self.primary = None;
+            }
+        }
+        let v = self.vol_mut(s);
+        if db.in_primary {
+            v.left_clean_with_others = others;
+        }
+        if let Some(d) = &v.data {
+            let safe = if db.was_primary {
+                db.last_memb == 1
+            } else {
+                v.grastate.as_ref().is_some_and(|g| g.safe)
+            };
+            v.grastate = Some(Grastate {
+                cluster: d.cluster,
+                seqno: d.history.len() as i64,
+                safe,
+            });
+            if db.was_primary {
+                v.flag_by_init = false;
+            }
+        }
+        v.gvwstate = None;
+    }
+
+    fn vol_mut(&mut self, s: usize) -> &mut Volume {
+        let v = self.slots[s - 1].vol;
+        &mut self.volumes[v - 1]
+    }
+
+    fn write(&mut self, n: u64) {
+        let Some(p) = &mut self.primary else {
+            return;
+        };
+        // A member that crashed this step still counts in the view: until the component
+        // has a quorum again, commits stall.
+        if p.members.len() * 2 <= p.view.len() {
+            return;
+        }
+        if !p.members.iter().any(|m| {
+            self.slots[*m - 1]
+                .task
+                .as_ref()
+                .and_then(|t| t.db())
+                .is_some_and(|db| db.conn == Conn::Member)
+        }) {
+            return;
+        }
+        for _ in 0..n {
+            p.history.push(self.next_tx);
+            self.acked.insert(self.next_tx);
+            self.commit_step.insert(self.next_tx, self.now);
+            self.next_tx += 1;
+        }
+        let history = p.history.clone();
+        let members: Vec<usize> = p.members.iter().copied().collect();
+        for m in members {
+            let synced = self.slots[m - 1]
+                .task
+                .as_ref()
+                .and_then(|t| t.db())
+                .is_some_and(|db| db.conn == Conn::Member);
+            if synced && let Some(d) = &mut self.vol_mut(m).data {
+                d.history = history.clone();
+            }
+        }
+        let len = history.len();
+        self.note(format!("client: {n} commit(s) acknowledged, seqno {len}"));
+    }
+
+    fn heal(&mut self, reattach: bool) {
+        self.healed_at = Some(self.now);
+        for slot in &mut self.slots {
+            slot.cut = false;
+            slot.hidden.clear();
+            slot.mute_until = 0;
+        }
+        if reattach {
+            for v in 0..self.volumes.len() {
+                let vol = &self.volumes[v];
+                if vol.destroyed || self.attached(vol.id) || vol.data.is_none() {
+                    continue;
+                }
+                let home = vol.home;
+                let id = vol.id;
+                // The volume comes back: the slot's task is replaced by one on it.
+                self.stop(home);
+                self.slots[home - 1].next_vol = Some(id);
+                self.note(format!("volume {id} returns to slot {home}"));
+            }
+        }
+        for s in 1..=self.slots.len() {
+            self.start(s);
+        }
+        self.note(format!(
+            "heal{}",
+            if reattach { " (volumes return)" } else { "" }
+        ));
+    }
+
+    // ----- one step -----
+
+    /// Runs one step: events (already applied by the caller), orchestrator restarts, the
+    /// group communication, then every task's galera-init.
+    pub fn step(&mut self) {
+        for s in 1..=self.slots.len() {
+            if self.slots[s - 1].restart_at.is_some_and(|t| t <= self.now) {
+                self.start(s);
+            }
+        }
+        self.galera();
+        crate::node::tick_all(self);
+        self.now += 1;
+    }
+
+    /// Whether two slots can talk.
+    pub fn reachable(&self, a: usize, b: usize) -> bool {
+        a == b || (!self.slots[a - 1].cut && !self.slots[b - 1].cut)
+    }
+
+    fn db(&self, s: usize) -> Option<&Db> {
+        self.slots[s - 1].task.as_ref().and_then(|t| t.db())
+    }
+
+    fn db_mut(&mut self, s: usize) -> Option<&mut Db> {
+        self.slots[s - 1].task.as_mut().and_then(|t| t.db_mut())
+    }
+
+    fn running(&self) -> Vec<usize> {
+        (1..=self.slots.len())
+            .filter(|s| self.db(*s).is_some())
+            .collect()
+    }
+
+    fn galera(&mut self) {
+        // Clean stops galera-init asked for.
+        for s in self.running() {
+            if self.db(s).is_some_and(|db| db.stop) {
+                let db = self.db(s).cloned().unwrap();
+                self.clean_shutdown(s, &db);
+                if let Some(t) = self.slots[s - 1].task.as_mut() {
+                    t.db_stopped();
+                }
+                self.note(format!("slot {s}: mariadbd stopped cleanly by galera-init"));
+            }
+        }
+        self.finish_transfers();
+        self.keep_or_lose_primary();
+        if self.primary.is_none() {
+            self.form_primary();
+        }
+        self.join_primary();
+        self.bootstraps_beside_a_primary();
+        self.give_up_waiting();
+        self.update_view();
+    }
+
+    fn finish_transfers(&mut self) {
+        for s in self.running() {
+            let done = matches!(self.db(s).map(|d| d.conn), Some(Conn::Transfer { until }) if until <= self.now);
+            if !done {
+                continue;
+            }
+            let (cluster, history) = match &self.primary {
+                Some(p) if p.members.contains(&s) => (p.cluster, p.history.clone()),
+                _ => continue,
+            };
+            self.vol_mut(s).data = Some(Data { cluster, history });
+            self.db_mut(s).unwrap().conn = Conn::Member;
+            self.note(format!("slot {s}: state transfer done, Synced"));
+        }
+    }
+
+    fn keep_or_lose_primary(&mut self) {
+        let Some(p) = &self.primary else {
+            return;
+        };
+        let alive: Vec<usize> = p
+            .members
+            .iter()
+            .copied()
+            .filter(|m| self.db(*m).is_some_and(|d| d.in_primary))
+            .collect();
+        // The uncut members talk to each other; a cut one is alone.
+        let uncut: Vec<usize> = alive
+            .iter()
+            .copied()
+            .filter(|m| !self.slots[m - 1].cut)
+            .collect();
+        let group = if uncut.is_empty() {
+            alive.iter().copied().take(1).collect()
+        } else {
+            uncut
+        };
+        let keeps = group.len() * 2 > p.view.len();
+        let lost: Vec<usize> = if keeps {
+            alive
+                .iter()
+                .copied()
+                .filter(|m| !group.contains(m))
+                .collect()
+        } else {
+            alive.clone()
+        };
+        for m in &lost {
+            if let Some(db) = self.db_mut(*m) {
+                db.in_primary = false;
+                if let Conn::Transfer { .. } = db.conn {
+                    // The donor is gone: the joiner's SST fails and mariadbd aborts,
+                    // leaving a datadir with nothing usable in it.
+                    let v = self.vol_mut(*m);
+                    v.data = None;
+                    v.grastate = None;
+                    self.exit_task(*m, 1, "mariadbd aborted: state transfer failed");
+                }
+            }
+        }
+        if keeps {
+            let p = self.primary.as_mut().unwrap();
+            p.members = group.into_iter().collect();
+        } else {
+            self.primary = None;
+            self.note("the Primary component lost its majority: non-Primary".into());
+        }
+    }
+
+    /// With no Primary component: a bootstrap, a `pc.bootstrap` or a pc.recovery makes one.
+    fn form_primary(&mut self) {
+        let running = self.running();
+        let boot = running.iter().copied().find(|s| {
+            let db = self.db(*s).unwrap();
+            db.mode == Mode::Bootstrap && matches!(db.conn, Conn::Connecting { .. })
+        });
+        if let Some(s) = boot {
+            self.make_primary(s, "bootstrap");
+            return;
+        }
+        let pcb = running
+            .iter()
+            .copied()
+            .find(|s| self.db(*s).is_some_and(|d| d.pc_bootstrap));
+        if let Some(s) = pcb {
+            self.db_mut(s).unwrap().pc_bootstrap = false;
+            // The rest of its non-Primary component joins it (below).
+            self.make_primary(s, "pc.bootstrap");
+            return;
+        }
+        // Partitioned components merge back: when every member of the latest Primary view
+        // is together again (the same processes), Galera re-bootstraps it by itself.
+        let remnants: Vec<(usize, u64)> = running
+            .iter()
+            .copied()
+            .filter(|s| !self.slots[s - 1].cut)
+            .filter_map(|s| {
+                let db = self.db(s).unwrap();
+                (!db.in_primary && db.conn == Conn::Member)
+                    .then_some(db.prim_view)
+                    .flatten()
+                    .map(|v| (s, v))
+            })
+            .collect();
+        if let Some(greatest) = remnants.iter().map(|(_, v)| *v).max() {
+            let members = self.views.get(&greatest).cloned().unwrap_or_default();
+            let back = members.iter().all(|m| remnants.contains(&(*m, greatest)));
+            if back && !members.is_empty() {
+                let best = members
+                    .iter()
+                    .copied()
+                    .max_by_key(|m| {
+                        self.vol_of(*m)
+                            .data
+                            .as_ref()
+                            .map(|d| d.history.len())
+                            .unwrap_or(0)
+                    })
+                    .unwrap();
+                // The other members join it (below), by IST.
+                self.make_primary(best, "re-merge of the last Primary view");
+                return;
+            }
+        }
+        // pc.recovery: every member of a saved view is back, connected, with that view.
+        let waiting: Vec<usize> = running
+            .iter()
+            .copied()
+            .filter(|s| {
+                let db = self.db(*s).unwrap();
+                db.mode == Mode::Join
+                    && matches!(db.conn, Conn::Connecting { .. })
+                    && db.saved_view.is_some()
+            })
+            .collect();
+        for s in &waiting {
+            let view = self.db(*s).unwrap().saved_view.clone().unwrap();
+            let holders: Vec<usize> = view
+                .members
+                .iter()
+                .filter_map(|v| {
+                    waiting.iter().copied().find(|w| {
+                        self.slots[w - 1].vol == *v
+                            && self.reachable(*w, *s)
+                            && self.db(*w).unwrap().saved_view.as_ref() == Some(&view)
+                    })
+                })
+                .collect();
+            if holders.len() == view.members.len() {
+                let best = holders
+                    .iter()
+                    .copied()
+                    .max_by_key(|h| {
+                        self.vol_of(*h)
+                            .data
+                            .as_ref()
+                            .map(|d| d.history.len())
+                            .unwrap_or(0)
+                    })
+                    .unwrap();
+                self.make_primary(best, "pc.recovery");
+                return;
+            }
+        }
+    }
+
+    /// A new Primary component from slot `s`'s data; checks that it loses nothing.
+    fn make_primary(&mut self, s: usize, how: &str) {
+        let task = self.slots[s - 1].task.as_ref();
+        let forced = task.is_some_and(|t| t.forced_bootstrap);
+        let blind = task.is_some_and(|t| t.blind_fresh_bootstrap);
+        let (cluster, history, fresh) = match &self.vol_of(s).data {
+            Some(d) => (d.cluster, d.history.clone(), false),
+            None => (self.new_cluster(), Vec::new(), true),
+        };
+        // A new cluster must lose nothing of any cluster; a cluster restarted from data must
+        // lose nothing of its own history (another cluster's volumes are refused, not lost).
+        let scope = (!fresh).then_some(cluster);
+        self.check_new_primary(s, &history, scope, forced, blind, how);
+        if self.vol_of(s).data.is_none() {
+            self.vol_mut(s).data = Some(Data {
+                cluster,
+                history: history.clone(),
+            });
+        }
+        let db = self.db_mut(s).unwrap();
+        db.conn = Conn::Member;
+        db.in_primary = true;
+        self.primary = Some(Primary {
+            cluster,
+            history,
+            members: BTreeSet::from([s]),
+            view: BTreeSet::new(),
+            view_id: 0,
+        });
+        self.note(format!(
+            "slot {s}: {how}: new Primary component of cluster {cluster}"
+        ));
+    }
+
+    /// Every acknowledged transaction that still exists on some volume.
+    fn surviving(&self) -> BTreeSet<u64> {
+        self.surviving_in(None)
+    }
+
+    /// Every acknowledged transaction that still exists on some volume of `cluster` (of any
+    /// cluster when `None`).
+    fn surviving_in(&self, cluster: Option<u64>) -> BTreeSet<u64> {
+        let mut on_disk = BTreeSet::new();
+        for v in &self.volumes {
+            if let (false, Some(d)) = (v.destroyed, &v.data)
+                && cluster.is_none_or(|c| c == d.cluster)
+            {
+                on_disk.extend(d.history.iter().copied());
+            }
+        }
+        on_disk
+            .intersection(&self.acked)
+            .copied()
+            .filter(|t| !self.discarded.contains(t))
+            .collect()
+    }
+
+    /// `blind`: a fresh-cluster bootstrap decided while no node with data was known to
+    /// the node (README: without CLUSTER_SIZE, fresh nodes cannot know of data elsewhere).
+    fn check_new_primary(
+        &mut self,
+        s: usize,
+        history: &[u64],
+        scope: Option<u64>,
+        forced: bool,
+        blind: bool,
+        how: &str,
+    ) {
+        let have: BTreeSet<u64> = history.iter().copied().collect();
+        let lost: Vec<u64> = self
+            .surviving_in(scope)
+            .into_iter()
+            .filter(|t| !have.contains(t))
+            .collect();
+        if forced {
+            self.note(format!("slot {s}: bootstrap under an override"));
+            let n = self.forced_bootstraps.entry(self.override_id).or_insert(0);
+            *n += 1;
+            if *n > 1 {
+                let id = self.override_id;
+                self.violate(
+                    "override-twice",
+                    format!("override {id} made a second node (slot {s}) bootstrap"),
+                );
+            }
+            // The override gives up what is not here; it must start from the most
+            // advanced node present.
+            for o in 1..=self.slots.len() {
+                let reach = self.slots[o - 1].task.is_some() && self.reachable(s, o);
+                let len = self.vol_of(o).data.as_ref().map(|d| d.history.len());
+                if reach && len.is_some_and(|l| l > history.len()) {
+                    self.violate(
+                        "override-not-newest",
+                        format!(
+                            "slot {s} bootstrapped at seqno {} under an override while slot \
+                             {o} (present) holds seqno {}",
+                            history.len(),
+                            len.unwrap()
+                        ),
+                    );
+                }
+            }
+            self.discarded.extend(lost);
+            return;
+        }
+        if lost.is_empty() {
+            return;
+        }
+        if blind && how == "bootstrap" {
+            // No node it knew of held data: it cannot know of data elsewhere (README).
+            self.note(format!(
+                "slot {s}: new cluster from empty volumes while {} acknowledged \
+                 transaction(s) survive on detached volumes",
+                lost.len()
+            ));
+            self.discarded.extend(lost);
+            return;
+        }
+        self.violate(
+            "stale-bootstrap",
+            format!(
+                "slot {s} made a Primary component ({how}) at seqno {} without {} \
+                 acknowledged transaction(s) that survive (first: {})",
+                history.len(),
+                lost.len(),
+                lost[0]
+            ),
+        );
+        self.discarded.extend(lost);
+    }
+
+    fn join_primary(&mut self) {
+        let Some(p) = self.primary.clone() else {
+            return;
+        };
+        let anchor = *p.members.iter().next().unwrap_or(&0);
+        for s in self.running() {
+            let db = self.db(s).unwrap();
+            // A starting joiner, or a non-Primary member reaching the component again.
+            let eligible = !db.in_primary
+                && match db.conn {
+                    Conn::Connecting { .. } => db.mode == Mode::Join,
+                    Conn::Member => true,
+                    Conn::Transfer { .. } => false,
+                };
+            if !eligible || (anchor > 0 && !self.reachable(s, anchor)) {
+                continue;
+            }
+            let data = self.vol_of(s).data.clone();
+            let mut until = self.now + SST_STEPS;
+            match data {
+                None => {}
+                Some(d) if d.cluster == p.cluster => {
+                    if is_prefix(&d.history, &p.history) {
+                        until = self.now + 1;
+                    } else if d.history.len() > p.history.len() {
+                        self.violate(
+                            "ahead-join",
+                            format!(
+                                "slot {s} (seqno {}) was sent to join a Primary component at \
+                                 seqno {}: Galera aborts (reversing history)",
+                                d.history.len(),
+                                p.history.len()
+                            ),
+                        );
+                        self.exit_task(s, 1, "mariadbd aborted: reversing history");
+                        continue;
+                    } else {
+                        self.violate(
+                            "diverged-join",
+                            format!(
+                                "slot {s} joined by IST although its history diverged from \
+                                 the Primary component's (seqno {} vs {})",
+                                d.history.len(),
+                                p.history.len()
+                            ),
+                        );
+                        until = self.now + 1;
+                    }
+                }
+                Some(d) => {
+                    let have: BTreeSet<u64> = p.history.iter().copied().collect();
+                    let unique = d
+                        .history
+                        .iter()
+                        .filter(|t| {
+                            !have.contains(t)
+                                && self.acked.contains(t)
+                                && !self.discarded.contains(t)
+                        })
+                        .count();
+                    if unique > 0 {
+                        self.violate(
+                            "wiped",
+                            format!(
+                                "slot {s}'s data of cluster {} ({unique} acknowledged \
+                                 transaction(s) found nowhere else) was wiped by an SST",
+                                d.cluster
+                            ),
+                        );
+                    }
+                }
+            }
+            let db = self.db_mut(s).unwrap();
+            db.conn = Conn::Transfer { until };
+            db.in_primary = true;
+            let kind = if until == self.now + 1 { "IST" } else { "SST" };
+            self.primary.as_mut().unwrap().members.insert(s);
+            self.note(format!("slot {s}: joins the Primary component ({kind})"));
+        }
+    }
+
+    /// A node started with `--wsrep-new-cluster` while a Primary component exists: two.
+    fn bootstraps_beside_a_primary(&mut self) {
+        if self.primary.is_none() {
+            return;
+        }
+        for s in self.running() {
+            let db = self.db(s).unwrap();
+            if db.mode == Mode::Bootstrap && matches!(db.conn, Conn::Connecting { .. }) {
+                self.violate(
+                    "split-brain",
+                    format!("slot {s} bootstrapped a second Primary component"),
+                );
+                let db = self.db_mut(s).unwrap();
+                db.conn = Conn::Member;
+            }
+            if self.db(s).is_some_and(|d| d.pc_bootstrap) {
+                self.db_mut(s).unwrap().pc_bootstrap = false;
+                if !self.db(s).unwrap().in_primary {
+                    self.violate(
+                        "split-brain",
+                        format!("slot {s} ran pc.bootstrap while a Primary component runs"),
+                    );
+                }
+            }
+        }
+    }
+
+    fn give_up_waiting(&mut self) {
+        for s in self.running() {
+            let db = self.db(s).unwrap();
+            if let Conn::Connecting { since } = db.conn
+                && db.mode == Mode::Join
+                && db.saved_view.is_none()
+                && !db.was_primary
+                && since + WAIT_PRIM_TIMEOUT <= self.now
+            {
+                self.exit_task(s, 1, "mariadbd: failed to reach primary view");
+            }
+        }
+    }
+
+    /// The task in slot `s` exits by itself; Swarm restarts it later.
+    pub fn exit_task(&mut self, s: usize, code: i32, why: &str) {
+        if self.slots[s - 1].task.take().is_some() {
+            if let Some(p) = &mut self.primary {
+                p.members.remove(&s);
+            }
+            self.slots[s - 1].restart_at = Some(self.now + RESTART_DELAY);
+            self.note(format!("slot {s}: exits with {code}: {why}"));
+        }
+    }
+
+    fn update_view(&mut self) {
+        let Some(p) = &self.primary else {
+            return;
+        };
+        if p.members == p.view {
+            return;
+        }
+        let members = p.members.clone();
+        let id = self.next_view;
+        self.next_view += 1;
+        let vols: BTreeSet<usize> = members.iter().map(|m| self.slots[m - 1].vol).collect();
+        let view = View { id, members: vols };
+        for m in &members {
+            let n = members.len();
+            let db = self.db_mut(*m).unwrap();
+            db.last_memb = n;
+            db.was_primary = true;
+            db.prim_view = Some(id);
+            let v = self.vol_mut(*m);
+            v.gvwstate = Some(view.clone());
+            v.last_view = Some(view.clone());
+            v.left_clean_with_others = false;
+            v.flag_by_init = false;
+            let cluster = v.data.as_ref().map(|d| d.cluster).unwrap_or_default();
+            v.grastate = Some(Grastate {
+                cluster,
+                seqno: -1,
+                safe: n == 1,
+            });
+        }
+        self.views.insert(id, members.clone());
+        let p = self.primary.as_mut().unwrap();
+        p.view = members;
+        p.view_id = id;
+    }
+
+    /// Whether the running tasks hold data of more than one cluster.
+    pub fn mixed_clusters(&self) -> bool {
+        let clusters: BTreeSet<u64> = self
+            .slots
+            .iter()
+            .filter_map(|s| self.volumes[s.vol - 1].data.as_ref().map(|d| d.cluster))
+            .collect();
+        clusters.len() > 1
+    }
+
+    /// Ground truth for liveness: with every fault over, may the nodes restore a Primary
+    /// component by themselves? Yes when nothing is held by any node (a new cluster), or
+    /// when a node present holds every surviving acknowledged transaction and either every
+    /// member of its last Primary view is present, or a majority is and it did not leave
+    /// that component cleanly while the others stayed (they may have gone on without it).
+    pub fn should_recover(&self) -> bool {
+        // After `heal` every slot runs (or is about to be restarted) on its volume.
+        let present = |v: usize| {
+            self.slots
+                .iter()
+                .any(|s| s.vol == v && self.volumes[v - 1].data.is_some())
+        };
+        let surviving = self.surviving();
+        let attached: Vec<&Volume> = self
+            .slots
+            .iter()
+            .map(|s| &self.volumes[s.vol - 1])
+            .collect();
+        if attached.iter().all(|v| v.data.is_none()) {
+            return true;
+        }
+        if self.mixed_clusters() {
+            // Data of two clusters: an operator must choose (README).
+            return false;
+        }
+        attached.iter().any(|n| {
+            let Some(d) = &n.data else {
+                return false;
+            };
+            let holds_all = surviving.iter().all(|t| d.history.contains(t));
+            let Some(view) = &n.last_view else {
+                return false;
+            };
+            let here = view.members.iter().filter(|m| present(**m)).count();
+            let complete = here == view.members.len();
+            let majority = here * 2 > view.members.len() && !n.left_clean_with_others;
+            holds_all && (complete || majority)
+        })
+    }
+
+    /// What slot `s`'s mariadbd reports in its `wsrep_%` status.
+    pub fn wsrep(&self, s: usize, st: &mut NodeState) {
+        let Some(db) = self.db(s) else {
+            return;
+        };
+        let primary = db.in_primary && self.primary.is_some();
+        let history_len = self.vol_of(s).data.as_ref().map(|d| d.history.len() as i64);
+        st.wsrep_cluster_status = Some(if primary { "Primary" } else { "non-Primary" }.into());
+        st.wsrep_local_state = Some(match db.conn {
+            Conn::Member if primary => 4,
+            Conn::Transfer { .. } => 1,
+            _ => 0,
+        });
+        if let (true, Some(p)) = (primary, &self.primary) {
+            st.wsrep_cluster_state_uuid = Some(uuid(p.cluster));
+            st.wsrep_cluster_size = Some(p.members.len() as i64);
+            st.wsrep_cluster_conf_id = Some(p.view_id as i64);
+            st.wsrep_local_index = p.members.iter().position(|m| *m == s).map(|i| i as i64);
+            st.wsrep_incoming_addresses = Some(
+                p.members
+                    .iter()
+                    .map(|m| format!("{}:3306", self.slots[m - 1].addr))
+                    .collect::<Vec<_>>()
+                    .join(","),
+            );
+        } else {
+            st.wsrep_cluster_state_uuid = None;
+            st.wsrep_cluster_size = None;
+            st.wsrep_cluster_conf_id = None;
+            st.wsrep_local_index = None;
+            st.wsrep_incoming_addresses = None;
+        }
+        if db.conn == Conn::Member || db.was_primary {
+            st.wsrep_last_committed = history_len;
+        }
+    }
+}

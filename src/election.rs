@@ -7,10 +7,11 @@
 //! resolver and HTTP client in a node, and against a model of Galera in the simulation
 //! (`tests/sim`).
 
+use std::collections::BTreeSet;
 use std::net::IpAddr;
 use std::time::Duration;
 
-use crate::decision::{Inputs, Params, Plan, decide};
+use crate::decision::{Inputs, Override, Params, Plan, decide};
 use crate::discovery::{Answer, Discovered};
 use crate::state::NodeState;
 
@@ -32,9 +33,12 @@ pub trait World {
 pub struct Election {
     params: Params,
     started: Duration,
+    first_hand: Vec<IpAddr>,
+    gossip: BTreeSet<IpAddr>,
     listed: Vec<IpAddr>,
     stable_since: Duration,
-    last_reason: String,
+    last: String,
+    primary_seen: bool,
 }
 
 impl Election {
@@ -43,61 +47,112 @@ impl Election {
         Election {
             params,
             started: now,
+            first_hand: Vec::new(),
+            gossip: BTreeSet::new(),
             listed: Vec::new(),
             stable_since: now,
-            last_reason: String::new(),
+            last: String::new(),
+            primary_seen: false,
         }
     }
 
-    /// The nodes this election knows exist, as of the last round.
+    /// Whether the last round reached a node of a Primary component, or one bootstrapping
+    /// one: an override pending on this node is then used up, whatever this node does.
+    pub fn primary_seen(&self) -> bool {
+        self.primary_seen
+    }
+
+    /// The nodes this election knows exist, as of the last round: DNS, the nodes that
+    /// asked this one, and what the peers reached know first-hand.
     pub fn listed(&self) -> &[IpAddr] {
         &self.listed
     }
 
-    /// One round: look at the world, decide. A wait is logged when its reason changes.
+    /// The nodes this node knows first-hand (DNS and the nodes that asked it): what it
+    /// tells its peers. Gossip is not passed on, so an address nobody sees any more fades.
+    pub fn first_hand(&self) -> &[IpAddr] {
+        &self.first_hand
+    }
+
+    /// One round: look at the world, decide. The plan is logged when it changes.
+    ///
+    /// `own` is this node's state; `force` is an operator's override pending on it.
+    /// Besides the known nodes, the members of this node's last Primary view are asked at
+    /// their last address: a member that DNS does not list yet may answer there.
     pub fn round(
         &mut self,
         world: &mut dyn World,
         own: &NodeState,
-        force: bool,
+        force: Override,
         allow_pc_recovery: bool,
     ) -> Plan {
         let now = world.now();
         let Discovered { own: addr, members } = match world.lookup() {
             Answer::Ready(d) => d,
             Answer::NotReady(why) => {
-                return self.wait(format!("DNS not ready ({why}): waiting for it"));
+                return self.log(Plan::Wait {
+                    reason: format!("DNS not ready ({why}): waiting for it"),
+                    waiting_for: vec!["DNS".into()],
+                    superseded: false,
+                });
             }
         };
-        if members != self.listed {
-            self.listed = members.clone();
+        let mut first_hand: BTreeSet<IpAddr> = members.into_iter().collect();
+        first_hand.extend(world.learned());
+        first_hand.insert(addr);
+        self.first_hand = first_hand.iter().copied().collect();
+        let mut listed = first_hand;
+        listed.extend(self.gossip.iter().copied());
+        let listed: Vec<IpAddr> = listed.into_iter().collect();
+        if listed != self.listed {
+            self.listed = listed.clone();
             self.stable_since = now;
         }
-        let others: Vec<IpAddr> = members.iter().copied().filter(|a| *a != addr).collect();
-        let answers = world.fetch(&others);
+        let mut ask: Vec<IpAddr> = listed.iter().copied().filter(|a| *a != addr).collect();
+        if let Some(view) = &own.last_view {
+            for a in view.members.iter().filter_map(|m| m.address) {
+                if a != addr && !ask.contains(&a) {
+                    ask.push(a);
+                }
+            }
+        }
+        let answers = world.fetch(&ask);
+        self.primary_seen = answers.iter().any(|(_, s)| {
+            s.as_ref()
+                .is_some_and(|s| s.is_primary() || s.phase == crate::state::Phase::Bootstrapping)
+        });
+        self.gossip = answers
+            .iter()
+            .filter_map(|(_, s)| s.as_ref())
+            .flat_map(|s| s.known.iter().copied())
+            .collect();
         let mut own = own.clone();
         own.address = Some(addr);
         let plan = decide(&Inputs {
             own: &own,
-            members: &members,
+            listed: &listed,
             peers: &answers,
             stable_for: now.saturating_sub(self.stable_since),
             waited: now.saturating_sub(self.started),
-            force_bootstrap: force,
+            force,
             allow_pc_recovery,
             params: &self.params,
         });
-        match plan {
-            Plan::Wait { reason } => self.wait(reason),
-            plan => plan,
-        }
+        self.log(plan)
     }
 
-    fn wait(&mut self, reason: String) -> Plan {
-        if reason != self.last_reason {
-            log::info!("decision: wait: {reason}");
-            self.last_reason = reason.clone();
+    fn log(&mut self, plan: Plan) -> Plan {
+        let line = plan.describe();
+        if line != self.last {
+            match &plan {
+                Plan::Bootstrap { forced: true, .. } => {
+                    log::warn!("MANUAL OVERRIDE: decision: {line}")
+                }
+                Plan::Refuse { .. } => {}
+                _ => log::info!("decision: {line}"),
+            }
+            self.last = line;
         }
-        Plan::Wait { reason }
+        plan
     }
 }

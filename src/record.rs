@@ -18,6 +18,11 @@
 //!   on disk; the next start clears it (the node did not earn it).
 //! - **`force_env_used`**: `FORCE_BOOTSTRAP=yes` has been used once on this volume; it is
 //!   ignored until the variable is removed and set again.
+//! - **`left_while_others`**: mariadbd last stopped cleanly while other members of its
+//!   Primary component stayed. Those may have gone on without it, so a timeout must not
+//!   let this node's data restart the cluster without them.
+//! - **`superseded`**: an override restarted the cluster from other data and gave this
+//!   node's history up; it has no say until an operator decides.
 //!
 //! Mariabackup's SST clears the datadir, this file included; the monitor writes it again once
 //! the node is Primary. The transitions are pure methods, so the simulation runs them too.
@@ -84,6 +89,10 @@ pub struct LastView {
     pub conf_id: i64,
     /// Every member, this node included.
     pub members: Vec<Member>,
+    /// This node was Synced in that view: it held the view's data, not only what a joiner
+    /// had received so far.
+    #[serde(default)]
+    pub synced: bool,
 }
 
 /// A bootstrap that has not reached a Primary component yet.
@@ -109,6 +118,12 @@ pub struct Record {
     pub last_view: Option<LastView>,
     /// `FORCE_BOOTSTRAP=yes` was used already.
     pub force_env_used: bool,
+    /// An override bootstrapped the cluster from a history that leaves this node's out,
+    /// giving it up: it does not vote or restore it on its own again.
+    pub superseded: bool,
+    /// mariadbd last stopped cleanly while other members of its Primary component stayed
+    /// (cleared whenever mariadbd starts).
+    pub left_while_others: bool,
 }
 
 /// What a history looks like next to another.
@@ -169,9 +184,15 @@ impl Record {
         }
     }
 
-    /// The lineage peers see: the committed one.
-    pub fn lineage(&self) -> &[Epoch] {
-        &self.lineage
+    /// The lineage peers see: with a bootstrap under way, its epoch is included, so that a
+    /// node that joins the new component right away takes it. (Should the bootstrap fail,
+    /// the epoch wrote nothing: any history is the same up to its start.)
+    pub fn published_lineage(&self) -> Vec<Epoch> {
+        let mut l = self.lineage.clone();
+        if let Some(p) = &self.pending {
+            l.push(p.epoch.clone());
+        }
+        l
     }
 
     /// Before starting mariadbd with `--wsrep-new-cluster` from `position`: the new epoch is
@@ -225,10 +246,15 @@ impl Record {
         true
     }
 
-    /// A member of this node's component has a longer lineage that starts with this one
-    /// (another member restored the component with pc.bootstrap): take it.
-    pub fn extend_lineage(&mut self, theirs: &[Epoch]) -> bool {
-        if theirs.len() > self.lineage.len() && theirs.starts_with(&self.lineage) {
+    /// What a member of this node's component says its lineage is. A longer one that starts
+    /// with this node's (another member restored the component with pc.bootstrap) is taken.
+    /// When this node is `synced` in the component, one that does not fit this node's at all
+    /// is taken too: Galera merged this node into that history (by SST).
+    pub fn follow_component(&mut self, theirs: &[Epoch], synced: bool) -> bool {
+        if theirs.is_empty() || self.lineage.starts_with(theirs) {
+            return false;
+        }
+        if theirs.starts_with(&self.lineage) || synced {
             self.lineage = theirs.to_vec();
             return true;
         }
@@ -242,6 +268,15 @@ impl Record {
         }
         self.last_view = Some(view);
         true
+    }
+
+    /// FORCE_BOOTSTRAP is `env_set` at this start: returns whether it acts. It acts once
+    /// per volume; removing the variable re-arms it.
+    pub fn arm_env_override(&mut self, env_set: bool) -> bool {
+        if !env_set {
+            self.force_env_used = false;
+        }
+        env_set && !self.force_env_used
     }
 
     /// The record's path in `datadir`.
@@ -351,15 +386,33 @@ mod tests {
     }
 
     #[test]
-    fn lineages_are_adopted_on_join_and_extended_by_members() {
+    fn force_bootstrap_acts_once_until_removed() {
+        let mut r = Record::new("v".into());
+        assert!(r.arm_env_override(true));
+        r.force_env_used = true;
+        assert!(!r.arm_env_override(true), "used once already");
+        assert!(!r.arm_env_override(false));
+        assert!(!r.force_env_used, "removing the variable re-arms it");
+        assert!(r.arm_env_override(true));
+    }
+
+    #[test]
+    fn lineages_are_adopted_on_join_and_follow_the_component() {
         let mut r = Record::new("v".into());
         r.lineage = vec![e("a", -1)];
         assert!(
-            !r.extend_lineage(&[e("z", -1), e("b", 5)]),
-            "not an extension"
+            !r.follow_component(&[e("z", -1), e("b", 5)], false),
+            "not an extension, and this node is not Synced yet"
         );
-        assert!(r.extend_lineage(&[e("a", -1), e("b", 5)]));
-        assert!(!r.extend_lineage(&[e("a", -1)]));
+        assert!(r.follow_component(&[e("a", -1), e("b", 5)], false));
+        assert!(
+            !r.follow_component(&[e("a", -1)], true),
+            "a member that lags behind"
+        );
+        assert!(
+            r.follow_component(&[e("z", -1)], true),
+            "Synced in another history: Galera merged this node into it"
+        );
         assert!(r.joined(&[e("q", -1)]));
         assert_eq!(r.lineage, vec![e("q", -1)]);
         assert!(!r.joined(&[]), "an unknown lineage changes nothing");
@@ -380,6 +433,7 @@ mod tests {
                 address: Some("10.0.0.1".parse().unwrap()),
                 name: "n1".into(),
             }],
+            synced: true,
         });
         r.save(&dir).unwrap();
         assert_eq!(Record::load(&dir).unwrap(), Some(r.clone()));

@@ -34,6 +34,29 @@ pub enum Phase {
     Stopping,
 }
 
+/// An operator's override pending on this node.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Override {
+    /// None.
+    #[default]
+    None,
+    /// `FORCE_BOOTSTRAP=yes` on the service (every task sees it): do not wait for missing
+    /// nodes.
+    Service,
+    /// `galera-init bootstrap` run in this node (the force-bootstrap file): the same, and
+    /// it may also restart the cluster from this node's history after an override gave it
+    /// up.
+    Command,
+}
+
+impl Override {
+    /// Whether there is one.
+    pub fn is_on(self) -> bool {
+        self != Override::None
+    }
+}
+
 /// What a node tells its peers. Every field but `address` and `phase` may be unknown yet;
 /// fields added later default when an older node leaves them out.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -57,8 +80,9 @@ pub struct NodeState {
     /// member of its last Primary component. (A flag galera-init wrote for a bootstrap that
     /// never reached Primary does not count.)
     pub safe_to_bootstrap: bool,
-    /// Whether mariadbd last stopped cleanly (grastate.dat held a real seqno).
-    pub clean_shutdown: bool,
+    /// It last stopped cleanly while other members of its Primary component stayed: they
+    /// may have gone on without it (galera-init's record).
+    pub left_while_others: bool,
     /// The last Primary view Galera saved for pc.recovery (gvwstate.dat, crash only).
     pub view: Option<SavedView>,
     /// The id galera-init gave this node's volume (its data), kept in the datadir.
@@ -67,9 +91,15 @@ pub struct NodeState {
     pub lineage: Vec<Epoch>,
     /// The last Primary view galera-init saw this node in: its members by volume.
     pub last_view: Option<LastView>,
+    /// An override bootstrapped the cluster from other data and gave this node's history
+    /// up: it has no say until an operator decides (galera-init's record).
+    pub superseded: bool,
+    /// A state snapshot transfer into this node is under way (the SST script's
+    /// `sst_in_progress` file is in the datadir): mariadbd does not answer meanwhile.
+    pub sst_in_progress: bool,
     /// An operator's override (FORCE_BOOTSTRAP, the force-bootstrap file or `galera-init
-    /// bootstrap`) is pending on this node: do not wait for missing nodes.
-    pub override_requested: bool,
+    /// bootstrap`) pending on this node: do not wait for missing nodes.
+    pub override_requested: Override,
     /// Every node this one knows exists (DNS, and peers that asked it for its state).
     pub known: Vec<IpAddr>,
     /// The last decision and its reason, for operators.

@@ -59,8 +59,13 @@ pub const RANDOM_PASSWORD_FILE: &str = ".galera-init-root-password";
 /// node bootstrap (see the README). galera-init removes it once the node has started.
 pub const FORCE_BOOTSTRAP_FILE: &str = "force-bootstrap";
 
-/// Entries a fresh volume may hold that are not data.
-const IGNORED: &[&str] = &["lost+found", FORCE_BOOTSTRAP_FILE];
+/// Entries a fresh volume may hold that are not data (galera-init's record alone says
+/// nothing: only data votes).
+const IGNORED: &[&str] = &[
+    "lost+found",
+    FORCE_BOOTSTRAP_FILE,
+    crate::record::RECORD_FILE,
+];
 /// Entries that show a datadir holds MariaDB data, whoever created it.
 const DATA_SIGNS: &[&str] = &["mysql", "ibdata1", "grastate.dat", "ib_logfile0"];
 

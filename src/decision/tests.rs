@@ -2,12 +2,20 @@
 
 use super::*;
 use crate::galera::gvwstate::SavedView;
+use crate::record::{LastView, Member};
 
 const UUID: &str = "9acf4d34-acdb-11e6-bcc3-d3e36276629f";
 const OTHER: &str = "11111111-2222-3333-4444-555555555555";
 
 fn ip(last: u8) -> IpAddr {
     IpAddr::from([10, 0, 0, last])
+}
+
+fn epoch(id: &str, after: i64) -> Epoch {
+    Epoch {
+        id: id.into(),
+        after,
+    }
 }
 
 fn params() -> Params {
@@ -29,7 +37,8 @@ fn fresh(last: u8) -> NodeState {
     }
 }
 
-/// A waiting node with data at `seqno`.
+/// A waiting node with data at `seqno` that crashed (no clean shutdown), with no record of
+/// its last view (data from before the record existed).
 fn data(last: u8, seqno: i64, safe: bool) -> NodeState {
     NodeState {
         fresh: Some(false),
@@ -37,11 +46,45 @@ fn data(last: u8, seqno: i64, safe: bool) -> NodeState {
         uuid: Some(UUID.into()),
         seqno: Some(seqno),
         safe_to_bootstrap: safe,
+        volume_id: Some(format!("vol{last}")),
+        lineage: vec![epoch("a", -1)],
         ..fresh(last)
     }
 }
 
-/// A running, Synced member of a Primary component.
+/// `s` with a record of its last Primary view: `members`, by node number.
+fn viewed(mut s: NodeState, members: &[u8]) -> NodeState {
+    s.last_view = Some(LastView {
+        cluster: UUID.into(),
+        conf_id: 7,
+        members: members
+            .iter()
+            .map(|m| Member {
+                volume_id: Some(format!("vol{m}")),
+                address: Some(ip(*m)),
+                name: format!("n{m}"),
+            })
+            .collect(),
+        synced: true,
+    });
+    s
+}
+
+/// `s` that was still joining (not Synced) in its last view.
+fn joining_in_view(mut s: NodeState) -> NodeState {
+    if let Some(v) = &mut s.last_view {
+        v.synced = false;
+    }
+    s
+}
+
+/// `s` after a clean shutdown while the other members of its component stayed.
+fn clean(mut s: NodeState) -> NodeState {
+    s.left_while_others = !s.safe_to_bootstrap;
+    s
+}
+
+/// A running, Synced member of a Primary component at seqno 50.
 fn primary(last: u8, index: i64) -> NodeState {
     NodeState {
         phase: Phase::Running,
@@ -51,6 +94,16 @@ fn primary(last: u8, index: i64) -> NodeState {
         wsrep_cluster_state_uuid: Some(UUID.into()),
         wsrep_cluster_size: Some(2),
         wsrep_last_committed: Some(50),
+        ..data(last, -1, false)
+    }
+}
+
+/// A running node that lost its Primary component, holding `seqno`.
+fn survivor(last: u8, seqno: i64) -> NodeState {
+    NodeState {
+        phase: Phase::Running,
+        wsrep_cluster_status: Some("non-Primary".into()),
+        wsrep_last_committed: Some(seqno),
         ..data(last, -1, false)
     }
 }
@@ -66,6 +119,11 @@ fn with_view(mut s: NodeState, view: &str, members: &[u8]) -> NodeState {
 
 fn phase(mut s: NodeState, p: Phase) -> NodeState {
     s.phase = p;
+    s
+}
+
+fn overridden(mut s: NodeState) -> NodeState {
+    s.override_requested = Override::Service;
     s
 }
 
@@ -116,9 +174,9 @@ fn case(
 
 fn run(c: &Case) -> Plan {
     let own_addr = c.own.address.unwrap();
-    let mut members: Vec<IpAddr> = c.peers.iter().map(|(l, _)| ip(*l)).collect();
-    members.push(own_addr);
-    members.sort();
+    let mut listed: Vec<IpAddr> = c.peers.iter().map(|(l, _)| ip(*l)).collect();
+    listed.push(own_addr);
+    listed.sort();
     let peers: Vec<(IpAddr, Option<NodeState>)> =
         c.peers.iter().map(|(l, s)| (ip(*l), s.clone())).collect();
     let p = Params {
@@ -127,11 +185,15 @@ fn run(c: &Case) -> Plan {
     };
     decide(&Inputs {
         own: &c.own,
-        members: &members,
+        listed: &listed,
         peers: &peers,
         stable_for: Duration::from_secs(c.stable_for),
         waited: Duration::from_secs(c.waited),
-        force_bootstrap: c.force,
+        force: if c.force {
+            Override::Service
+        } else {
+            Override::None
+        },
         allow_pc_recovery: c.allow_pc_recovery,
         params: &p,
     })
@@ -185,46 +247,147 @@ fn cases() -> Vec<Case> {
         Case {
             force: true,
             ..case(
-                "FORCE_BOOTSTRAP does not split a running cluster",
+                "an override does not split a running cluster",
                 data(3, 40, true),
                 vec![(1, Some(primary(1, 0)))],
                 Want::Join,
-                "FORCE_BOOTSTRAP ignored",
+                "override is not needed",
             )
         },
         case(
-            "a Primary that does not know its cluster yet is not joined",
-            data(1, 14, false),
+            "a node ahead of the running cluster waits, never joins",
+            data(3, 60, false),
+            vec![(1, Some(primary(1, 0))), (2, Some(primary(2, 1)))],
+            Want::Wait,
+            "ahead of the running Primary component",
+        ),
+        case(
+            "a node whose history diverged from the cluster's waits",
+            data(3, 40, false),
+            vec![(
+                1,
+                Some(NodeState {
+                    lineage: vec![epoch("a", -1), epoch("b", 30)],
+                    ..primary(1, 0)
+                }),
+            )],
+            Want::Wait,
+            "diverged from the running Primary component's after seqno 30",
+        ),
+        case(
+            "a node behind the cluster on the same lineage joins",
+            data(3, 20, false),
+            vec![(
+                1,
+                Some(NodeState {
+                    lineage: vec![epoch("a", -1), epoch("b", 30)],
+                    ..primary(1, 0)
+                }),
+            )],
+            Want::Join,
+            "joining it",
+        ),
+        case(
+            "two Primary components of different clusters: take no side",
+            fresh(3),
             vec![
+                (1, Some(primary(1, 0))),
                 (
                     2,
                     Some(NodeState {
-                        wsrep_cluster_state_uuid: Some(NIL_UUID.into()),
+                        wsrep_cluster_state_uuid: Some(OTHER.into()),
                         ..primary(2, 0)
                     }),
                 ),
+            ],
+            Want::Wait,
+            "2 different Primary components",
+        ),
+        case(
+            "a running non-Primary node leaves the merge to Galera",
+            survivor(3, 50),
+            vec![(1, Some(primary(1, 0)))],
+            Want::Wait,
+            "Galera merges this node",
+        ),
+        case(
+            "a Primary that does not know its cluster yet is not joined",
+            viewed(data(1, 14, false), &[1, 2, 3]),
+            vec![
+                (
+                    2,
+                    Some(viewed(
+                        NodeState {
+                            wsrep_cluster_state_uuid: Some(NIL_UUID.into()),
+                            ..primary(2, 0)
+                        },
+                        &[1, 2, 3],
+                    )),
+                ),
                 (
                     3,
-                    Some(NodeState {
-                        wsrep_cluster_state_uuid: None,
-                        ..primary(3, 1)
-                    }),
+                    Some(viewed(
+                        NodeState {
+                            wsrep_cluster_state_uuid: None,
+                            ..primary(3, 1)
+                        },
+                        &[1, 2, 3],
+                    )),
                 ),
             ],
             Want::Wait,
             "most advanced",
         ),
-        // --- 2. Manual override.
-        Case {
-            force: true,
-            ..case(
-                "FORCE_BOOTSTRAP with no Primary",
-                data(3, 10, false),
-                vec![(1, Some(data(1, 40, false)))],
-                Want::Bootstrap,
-                "manual override",
-            )
-        },
+        // --- 2. pc.recovery: every member of the saved view is back.
+        case(
+            "all view members back: pc.recovery",
+            with_view(data(1, -1, false), "5 x 3", &[1, 2, 3]),
+            vec![
+                (2, Some(with_view(data(2, -1, false), "5 x 3", &[1, 2, 3]))),
+                (3, Some(with_view(data(3, -1, false), "5 x 3", &[1, 2, 3]))),
+            ],
+            Want::Join,
+            "pc.recovery",
+        ),
+        case(
+            "pc.recovery while a member already started it",
+            with_view(data(1, 7, false), "5 x 3", &[1, 2]),
+            vec![(
+                2,
+                Some(with_view(
+                    phase(data(2, 7, false), Phase::Joining),
+                    "5 x 3",
+                    &[1, 2],
+                )),
+            )],
+            Want::Join,
+            "pc.recovery",
+        ),
+        case(
+            "a member with a different (older) view: election",
+            viewed(
+                with_view(data(1, 20, false), "4 x 3", &[1, 2, 3]),
+                &[1, 2, 3],
+            ),
+            vec![
+                (
+                    2,
+                    Some(viewed(
+                        with_view(data(2, 30, false), "5 x 2", &[2, 3]),
+                        &[2, 3],
+                    )),
+                ),
+                (
+                    3,
+                    Some(viewed(
+                        with_view(data(3, 30, false), "5 x 2", &[2, 3]),
+                        &[2, 3],
+                    )),
+                ),
+            ],
+            Want::Wait,
+            "n2 (10.0.0.2) has the most advanced data",
+        ),
         // --- 3. A peer has committed to a plan.
         case(
             "a peer is bootstrapping",
@@ -306,107 +469,205 @@ fn cases() -> Vec<Case> {
                 "lowest address",
             )
         },
-        // --- 5. Full outage.
+        Case {
+            cluster_size: Some(3),
+            ..case(
+                "an override skips CLUSTER_SIZE, still the lowest address bootstraps",
+                fresh(1),
+                vec![(2, Some(overridden(fresh(2))))],
+                Want::Bootstrap,
+                "not waiting for CLUSTER_SIZE",
+            )
+        },
+        Case {
+            cluster_size: Some(3),
+            force: true,
+            ..case(
+                "an override on a higher address: it waits for the lowest",
+                fresh(2),
+                vec![(1, Some(fresh(1)))],
+                Want::Wait,
+                "10.0.0.1 (lowest address) bootstraps",
+            )
+        },
+        Case {
+            force: true,
+            ..case(
+                "an override still waits for a known node to answer",
+                fresh(1),
+                vec![(2, None)],
+                Want::Wait,
+                "waiting for 10.0.0.2",
+            )
+        },
+        // --- 5. Full outage: only data votes, and the views say who may be newer.
         case(
-            "the node with the highest seqno bootstraps",
-            data(2, 50, false),
-            vec![(1, Some(data(1, 40, false))), (3, Some(data(3, 45, false)))],
+            "every member of the last view is here: the most advanced bootstraps",
+            viewed(data(2, 50, false), &[1, 2, 3]),
+            vec![
+                (1, Some(viewed(data(1, 40, false), &[1, 2, 3]))),
+                (3, Some(viewed(data(3, 45, false), &[1, 2, 3]))),
+            ],
             Want::Bootstrap,
-            "most advanced",
+            "every member of its last Primary view is here",
         ),
         case(
-            "a stale node never bootstraps while a newer one is known",
-            data(1, 40, false),
-            vec![(2, Some(data(2, 50, false))), (3, Some(data(3, 45, false)))],
+            "a stale node never bootstraps while a newer one is here",
+            viewed(data(1, 40, false), &[1, 2, 3]),
+            vec![
+                (2, Some(viewed(data(2, 50, false), &[1, 2, 3]))),
+                (3, Some(viewed(data(3, 45, false), &[1, 2, 3]))),
+            ],
             Want::Wait,
-            "10.0.0.2 has the most advanced data",
+            "n2 (10.0.0.2) has the most advanced data (seqno 50) and bootstraps",
         ),
         case(
             "ties go to the lowest address",
-            data(1, 50, false),
-            vec![(2, Some(data(2, 50, false))), (3, Some(data(3, 40, false)))],
+            viewed(data(1, 50, false), &[1, 2, 3]),
+            vec![
+                (2, Some(viewed(data(2, 50, false), &[1, 2, 3]))),
+                (3, Some(viewed(data(3, 40, false), &[1, 2, 3]))),
+            ],
             Want::Bootstrap,
             "most advanced",
         ),
         case(
-            "ties: the higher address waits",
-            data(2, 50, false),
-            vec![(1, Some(data(1, 50, false))), (3, Some(data(3, 40, false)))],
-            Want::Wait,
-            "10.0.0.1 has the most advanced",
-        ),
-        case(
-            "the last to leave wins a tie",
-            data(3, 50, true),
-            vec![(1, Some(data(1, 50, false))), (2, Some(data(2, 50, false)))],
+            "ties: the one Galera calls safe wins",
+            viewed(data(3, 50, true), &[3]),
+            vec![
+                (1, Some(viewed(data(1, 50, false), &[1, 3]))),
+                (2, Some(viewed(data(2, 50, false), &[1, 2, 3]))),
+            ],
             Want::Bootstrap,
-            "last to leave",
+            "every member of its last Primary view is here",
         ),
         case(
-            "the last to leave needs nobody else",
-            data(3, 50, true),
+            "the last member of the Primary component needs nobody",
+            clean(viewed(data(3, 50, true), &[3])),
             vec![(1, None), (2, None)],
             Want::Bootstrap,
-            "last to leave",
+            "last member of the Primary component",
         ),
         case(
-            "alone, not last to leave: wait for the others",
-            data(1, 40, false),
-            vec![],
+            "empty volumes outvote nothing (schedule 1)",
+            viewed(data(1, 40, false), &[1, 2, 3]),
+            vec![(2, Some(fresh(2))), (3, Some(fresh(3)))],
             Want::Wait,
-            "1 of 2 expected",
+            "n2 (volume vol2, last at 10.0.0.2), n3 (volume vol3, last at 10.0.0.3)",
         ),
+        Case {
+            cluster_size: Some(3),
+            waited: 600,
+            ..case(
+                "empty volumes outvote nothing, even with CLUSTER_SIZE and after the timeout",
+                viewed(data(1, 40, false), &[1, 2, 3]),
+                vec![(2, Some(fresh(2))), (3, Some(fresh(3)))],
+                Want::Wait,
+                "may hold newer data",
+            )
+        },
         Case {
             waited: 600,
             ..case(
-                "alone, not last to leave, even after the timeout",
-                data(1, 40, false),
-                vec![],
+                "clean leavers wait for the node that outlived them (schedule 2)",
+                clean(viewed(data(2, 20, false), &[2, 3])),
+                vec![(1, Some(clean(viewed(data(1, 10, false), &[1, 2, 3]))))],
                 Want::Wait,
-                "1 of 2 expected",
+                "n3 (volume vol3, last at 10.0.0.3)",
+            )
+        },
+        Case {
+            waited: 600,
+            ..case(
+                "a clean leaver with a majority of its view still waits: others went on",
+                clean(viewed(data(2, 20, false), &[1, 2, 3])),
+                vec![(1, Some(clean(viewed(data(1, 10, false), &[1, 2, 3]))))],
+                Want::Wait,
+                "left its component cleanly while others stayed",
             )
         },
         case(
-            "fresh node in an outage waits for the data nodes",
-            fresh(4),
-            vec![(1, Some(data(1, 40, false))), (2, Some(data(2, 50, false)))],
+            "a crashed majority waits for the timeout",
+            viewed(data(2, 50, false), &[1, 2, 3]),
+            vec![(1, Some(viewed(data(1, 50, false), &[1, 2, 3]))), (3, None)],
             Want::Wait,
-            "10.0.0.2 has the most advanced",
+            "after OUTAGE_TIMEOUT (60s) it goes on",
+        ),
+        Case {
+            waited: 61,
+            ..case(
+                "after the timeout, a crashed majority of the view is enough",
+                viewed(data(2, 50, false), &[1, 2, 3]),
+                vec![(1, Some(viewed(data(1, 40, false), &[1, 2, 3])))],
+                Want::Bootstrap,
+                "a majority of its last Primary view",
+            )
+        },
+        Case {
+            waited: 61,
+            ..case(
+                "a node that was still joining its last view gets no shortcut",
+                joining_in_view(viewed(data(2, 50, false), &[1, 2, 3])),
+                vec![(
+                    1,
+                    Some(joining_in_view(viewed(data(1, 50, false), &[1, 2, 3]))),
+                )],
+                Want::Wait,
+                "was still joining its last component",
+            )
+        },
+        Case {
+            waited: 61,
+            ..case(
+                "after the timeout, half of the view is not a majority",
+                viewed(data(2, 50, false), &[1, 2, 3, 4]),
+                vec![(1, Some(viewed(data(1, 40, false), &[1, 2, 3, 4])))],
+                Want::Wait,
+                "vol3",
+            )
+        },
+        case(
+            "a member unknown by volume is matched by the view it recorded itself",
+            {
+                let mut s = viewed(data(1, 50, false), &[1, 2]);
+                if let Some(v) = &mut s.last_view {
+                    v.members[1].volume_id = None;
+                }
+                s
+            },
+            vec![(
+                5,
+                Some(NodeState {
+                    volume_id: Some("vol2".into()),
+                    ..viewed(data(5, 50, false), &[1, 2])
+                }),
+            )],
+            Want::Bootstrap,
+            "every member of its last Primary view is here",
         ),
         case(
             "a missing node is waited for",
-            data(2, 50, false),
-            vec![(1, Some(data(1, 40, false))), (3, None)],
+            viewed(data(2, 50, false), &[1, 2]),
+            vec![(1, Some(viewed(data(1, 40, false), &[1, 2]))), (3, None)],
             Want::Wait,
-            "waiting for 10.0.0.3",
+            "10.0.0.3 to answer",
         ),
-        Case {
-            waited: 61,
-            ..case(
-                "after the timeout, a majority is enough",
-                data(2, 50, false),
-                vec![(1, Some(data(1, 40, false))), (3, None)],
-                Want::Bootstrap,
-                "most advanced",
-            )
-        },
-        Case {
-            waited: 61,
-            cluster_size: Some(5),
-            ..case(
-                "after the timeout, a minority is not enough",
-                data(2, 50, false),
-                vec![(1, Some(data(1, 40, false))), (3, None)],
-                Want::Wait,
-                "2 of 5",
-            )
-        },
         case(
             "a recovering peer has not reported",
-            data(2, 50, false),
-            vec![(1, Some(phase(data(1, 40, false), Phase::Recovering)))],
+            viewed(data(2, 50, false), &[2]),
+            vec![(
+                1,
+                Some(phase(viewed(data(1, 40, false), &[2]), Phase::Recovering)),
+            )],
             Want::Wait,
-            "waiting for 10.0.0.1",
+            "10.0.0.1 to answer",
+        ),
+        case(
+            "a fresh node in an outage has no say",
+            fresh(4),
+            vec![(1, Some(data(1, 40, false))), (2, Some(data(2, 50, false)))],
+            Want::Wait,
+            "has no say",
         ),
         case(
             "data of two clusters is refused",
@@ -421,85 +682,164 @@ fn cases() -> Vec<Case> {
             Want::Refuse,
             "different clusters",
         ),
+        case(
+            "diverged histories: refuse to choose without an operator",
+            viewed(data(1, 50, false), &[1]),
+            vec![(
+                2,
+                Some(NodeState {
+                    lineage: vec![epoch("a", -1), epoch("z", 40)],
+                    ..viewed(data(2, 45, false), &[2])
+                }),
+            )],
+            Want::Wait,
+            "diverged after seqno 40",
+        ),
+        // Overrides: one decision, the most advanced node present bootstraps.
         Case {
-            cluster_size: Some(3),
+            force: true,
             ..case(
-                "CLUSTER_SIZE raises the expected count",
-                data(2, 50, true),
-                vec![(1, Some(data(1, 40, false)))],
+                "an override on the most advanced node: it bootstraps without the missing",
+                viewed(data(2, 50, false), &[1, 2, 3]),
+                vec![(1, Some(viewed(data(1, 40, false), &[1, 2, 3])))],
                 Want::Bootstrap,
-                "last to leave",
+                "operator override: not waiting for n3",
             )
         },
         Case {
+            force: true,
+            ..case(
+                "an override on a stale node: the most advanced bootstraps, not this one",
+                viewed(data(1, 40, false), &[1, 2, 3]),
+                vec![(2, Some(viewed(data(2, 50, false), &[1, 2, 3])))],
+                Want::Wait,
+                "n2 (10.0.0.2) has the most advanced data (seqno 50) and bootstraps \
+                 (operator override",
+            )
+        },
+        case(
+            "an override on a peer reaches the most advanced node",
+            viewed(data(2, 50, false), &[1, 2, 3]),
+            vec![(1, Some(overridden(viewed(data(1, 40, false), &[1, 2, 3]))))],
+            Want::Bootstrap,
+            "operator override",
+        ),
+        Case {
+            force: true,
+            ..case(
+                "an override waits for a known node that does not answer",
+                viewed(data(2, 50, false), &[1, 2, 3]),
+                vec![(1, Some(viewed(data(1, 40, false), &[1, 2, 3]))), (3, None)],
+                Want::Wait,
+                "10.0.0.3 to answer",
+            )
+        },
+        Case {
+            force: true,
+            ..case(
+                "an override chooses between diverged histories: the most advanced",
+                viewed(data(1, 50, false), &[1]),
+                vec![(
+                    2,
+                    Some(NodeState {
+                        lineage: vec![epoch("a", -1), epoch("z", 40)],
+                        ..viewed(data(2, 45, false), &[2])
+                    }),
+                )],
+                Want::Bootstrap,
+                "operator override",
+            )
+        },
+        // A node running without a Primary component (the survivor) takes part.
+        case(
+            "the survivor with the newest data and its view back: pc.bootstrap (schedule 4)",
+            viewed(survivor(1, 60), &[1, 2, 3]),
+            vec![
+                (2, Some(viewed(data(2, 50, false), &[1, 2, 3]))),
+                (3, Some(viewed(data(3, 55, false), &[1, 2, 3]))),
+            ],
+            Want::Bootstrap,
+            "every member of its last Primary view is here",
+        ),
+        case(
+            "the others wait for the survivor",
+            viewed(data(2, 50, false), &[1, 2, 3]),
+            vec![
+                (1, Some(viewed(survivor(1, 60), &[1, 2, 3]))),
+                (3, Some(viewed(data(3, 55, false), &[1, 2, 3]))),
+            ],
+            Want::Wait,
+            "restores one with pc.bootstrap",
+        ),
+        case(
+            "a tie between the survivor and a waiting node: the survivor, no restart",
+            viewed(data(2, 60, false), &[1, 2]),
+            vec![(1, Some(viewed(survivor(1, 60), &[1, 2])))],
+            Want::Wait,
+            "restores one with pc.bootstrap",
+        ),
+        case(
+            "a survivor behind a waiting node waits",
+            viewed(survivor(1, 40), &[1, 2]),
+            vec![(2, Some(viewed(data(2, 50, false), &[1, 2])))],
+            Want::Wait,
+            "n2 (10.0.0.2) has the most advanced data",
+        ),
+        // Data from before the record: the counts of nodes with data.
+        case(
+            "no record, alone, not last to leave: wait for the others",
+            data(1, 40, false),
+            vec![],
+            Want::Wait,
+            "1 more node(s) with data",
+        ),
+        Case {
+            waited: 600,
+            ..case(
+                "no record, alone, even after the timeout",
+                data(1, 40, false),
+                vec![],
+                Want::Wait,
+                "1 more node(s) with data",
+            )
+        },
+        case(
+            "no record, the last to leave needs nobody",
+            clean(data(3, 50, true)),
+            vec![(1, None), (2, None)],
+            Want::Bootstrap,
+            "last member",
+        ),
+        Case {
             cluster_size: Some(3),
             ..case(
-                "CLUSTER_SIZE: wait for the third",
+                "no record: CLUSTER_SIZE is the count to wait for",
                 data(2, 50, false),
                 vec![(1, Some(data(1, 40, false)))],
                 Want::Wait,
-                "2 of 3",
+                "2 of 3 here",
             )
         },
-        // pc.recovery: every member of the saved view is back.
-        case(
-            "all view members back: pc.recovery",
-            with_view(data(1, -1, false), "5 x 3", &[1, 2, 3]),
-            vec![
-                (2, Some(with_view(data(2, -1, false), "5 x 3", &[1, 2, 3]))),
-                (3, Some(with_view(data(3, -1, false), "5 x 3", &[1, 2, 3]))),
-            ],
-            Want::Join,
-            "pc.recovery",
-        ),
-        case(
-            "pc.recovery while a member already started it",
-            with_view(data(1, 7, false), "5 x 3", &[1, 2]),
-            vec![(
-                2,
-                Some(with_view(
-                    phase(data(2, 7, false), Phase::Joining),
-                    "5 x 3",
-                    &[1, 2],
-                )),
-            )],
-            Want::Join,
-            "pc.recovery",
-        ),
-        case(
-            "a view member is missing: no pc.recovery",
-            with_view(data(1, 30, false), "5 x 3", &[1, 2, 3]),
-            vec![(2, Some(with_view(data(2, 30, false), "5 x 3", &[1, 2, 3])))],
-            Want::Wait,
-            "2 of 3",
-        ),
-        case(
-            "a member with a different (older) view: election",
-            with_view(data(1, 20, false), "4 x 3", &[1, 2, 3]),
-            vec![
-                (2, Some(with_view(data(2, 30, false), "5 x 2", &[2, 3]))),
-                (3, Some(with_view(data(3, 30, false), "5 x 2", &[2, 3]))),
-            ],
-            Want::Wait,
-            "most advanced",
-        ),
-        // A running, non-Primary node (cut off earlier) reports what it has committed.
-        case(
-            "a running non-Primary peer with older data does not block",
-            data(1, 60, false),
-            vec![
-                (
-                    2,
-                    Some(NodeState {
-                        wsrep_cluster_status: Some("non-Primary".into()),
-                        ..primary(2, 0)
-                    }),
-                ),
-                (3, Some(data(3, 55, false))),
-            ],
-            Want::Bootstrap,
-            "most advanced",
-        ),
+        Case {
+            cluster_size: Some(3),
+            ..case(
+                "no record: an empty volume does not count",
+                data(2, 50, false),
+                vec![(1, Some(data(1, 40, false))), (3, Some(fresh(3)))],
+                Want::Wait,
+                "2 of 3 here",
+            )
+        },
+        Case {
+            waited: 61,
+            ..case(
+                "no record: after the timeout a majority of the nodes with data",
+                data(2, 50, false),
+                vec![(1, Some(data(1, 40, false))), (3, Some(data(3, 45, false)))],
+                Want::Bootstrap,
+                "most advanced",
+            )
+        },
     ]
 }
 
@@ -508,13 +848,13 @@ fn decision_table() {
     let mut failures = Vec::new();
     for c in cases() {
         let plan = run(&c);
-        let (got, reason) = match &plan {
-            Plan::Bootstrap { reason } => (Want::Bootstrap, reason),
-            Plan::Join { reason, .. } => (Want::Join, reason),
-            Plan::Wait { reason } => (Want::Wait, reason),
-            Plan::Refuse { reason } => (Want::Refuse, reason),
+        let got = match &plan {
+            Plan::Bootstrap { .. } => Want::Bootstrap,
+            Plan::Join { .. } => Want::Join,
+            Plan::Wait { .. } => Want::Wait,
+            Plan::Refuse { .. } => Want::Refuse,
         };
-        if got != c.want || !reason.contains(c.reason) {
+        if got != c.want || !plan.reason().contains(c.reason) {
             failures.push(format!(
                 "{}: want {:?} ({:?}), got {plan:?}",
                 c.name, c.want, c.reason
@@ -525,34 +865,84 @@ fn decision_table() {
 }
 
 #[test]
+fn overrides_are_marked_and_waits_name_what_they_wait_for() {
+    let c = Case {
+        force: true,
+        ..case(
+            "",
+            viewed(data(2, 50, false), &[1, 2, 3]),
+            vec![(1, Some(viewed(data(1, 40, false), &[1, 2, 3])))],
+            Want::Bootstrap,
+            "",
+        )
+    };
+    assert!(matches!(run(&c), Plan::Bootstrap { forced: true, .. }));
+    let c = Case { force: false, ..c };
+    match run(&c) {
+        Plan::Wait {
+            reason,
+            waiting_for,
+            ..
+        } => {
+            assert_eq!(waiting_for, ["n3 (volume vol3, last at 10.0.0.3)"]);
+            assert!(reason.contains("galera-init bootstrap"), "{reason}");
+            assert!(reason.contains("FORCE_BOOTSTRAP=yes"), "{reason}");
+        }
+        other => panic!("{other:?}"),
+    }
+    let c = case(
+        "",
+        viewed(data(2, 50, false), &[1, 2, 3]),
+        vec![
+            (1, Some(viewed(data(1, 40, false), &[1, 2, 3]))),
+            (3, Some(viewed(data(3, 45, false), &[1, 2, 3]))),
+        ],
+        Want::Bootstrap,
+        "",
+    );
+    assert!(matches!(run(&c), Plan::Bootstrap { forced: false, .. }));
+}
+
+#[test]
 fn join_lists_every_node_and_puts_the_writer_last_among_donors() {
     let own = fresh(4);
-    let members = [ip(1), ip(2), ip(3), ip(4)];
+    let listed = [ip(1), ip(2), ip(3), ip(4)];
+    let lineage = vec![epoch("a", -1), epoch("b", 9)];
     let peers = vec![
         (ip(1), Some(primary(1, 2))),
-        (ip(2), Some(primary(2, 0))),
+        (
+            ip(2),
+            Some(NodeState {
+                lineage: lineage.clone(),
+                ..primary(2, 0)
+            }),
+        ),
         (ip(3), Some(primary(3, 1))),
     ];
     let plan = decide(&Inputs {
         own: &own,
-        members: &members,
+        listed: &listed,
         peers: &peers,
         stable_for: Duration::ZERO,
         waited: Duration::ZERO,
-        force_bootstrap: false,
+        force: Override::None,
         allow_pc_recovery: true,
         params: &params(),
     });
     match plan {
         Plan::Join {
-            members: m, donors, ..
+            members: m,
+            donors,
+            lineage: l,
+            ..
         } => {
-            assert_eq!(m, members);
+            assert_eq!(m, listed);
             assert_eq!(
                 donors,
                 ["n1", "n3", "n2"],
                 "n2 has wsrep_local_index 0: the writer"
             );
+            assert_eq!(l, lineage, "the longest lineage a member reports");
         }
         other => panic!("{other:?}"),
     }

@@ -63,14 +63,16 @@ pub fn parse(text: &str) -> Result<GraState, ParseError> {
     })
 }
 
-/// Returns the text of `grastate.dat` with `safe_to_bootstrap: 1`, for a bootstrap the
-/// election (or the operator) decided on although Galera's own flag says otherwise.
-pub fn with_safe_to_bootstrap(text: &str) -> String {
+/// Returns the text of `grastate.dat` with `safe_to_bootstrap` set to `safe`: 1 for a
+/// bootstrap the election (or the operator) decided on although Galera's own flag says
+/// otherwise, 0 again when that bootstrap never reached a Primary component.
+pub fn with_safe_to_bootstrap(text: &str, safe: bool) -> String {
+    let line_for = format!("safe_to_bootstrap: {}\n", safe as u8);
     let mut out = String::new();
     let mut seen = false;
     for line in text.lines() {
         if line.trim_start().starts_with("safe_to_bootstrap:") {
-            out.push_str("safe_to_bootstrap: 1\n");
+            out.push_str(&line_for);
             seen = true;
         } else {
             out.push_str(line);
@@ -78,9 +80,23 @@ pub fn with_safe_to_bootstrap(text: &str) -> String {
         }
     }
     if !seen {
-        out.push_str("safe_to_bootstrap: 1\n");
+        out.push_str(&line_for);
     }
     out
+}
+
+/// Sets `safe_to_bootstrap` in the `grastate.dat` at `path`, atomically, keeping its owner.
+pub fn set_safe_to_bootstrap(path: &std::path::Path, safe: bool) -> std::io::Result<()> {
+    use std::os::unix::fs::MetadataExt;
+    let text = std::fs::read_to_string(path)?;
+    let meta = std::fs::metadata(path)?;
+    crate::fsutil::write_atomic(path, with_safe_to_bootstrap(&text, safe).as_bytes(), 0o660)?;
+    let _ = nix::unistd::chown(
+        path,
+        Some(nix::unistd::Uid::from_raw(meta.uid())),
+        Some(nix::unistd::Gid::from_raw(meta.gid())),
+    );
+    Ok(())
 }
 
 /// Reads the last `WSREP: Recovered position: <uuid>:<seqno>[,<gtid>]` line of a
@@ -148,15 +164,29 @@ mod tests {
     #[test]
     fn sets_safe_to_bootstrap() {
         let unsafe_text = CLEAN.replace("safe_to_bootstrap: 1", "safe_to_bootstrap: 0");
-        let fixed = with_safe_to_bootstrap(&unsafe_text);
+        let fixed = with_safe_to_bootstrap(&unsafe_text, true);
         assert!(parse(&fixed).unwrap().safe_to_bootstrap);
         assert_eq!(parse(&fixed).unwrap().seqno, 15);
-        let old_format = "version: 2.1\nuuid: 9acf4d34-acdb-11e6-bcc3-d3e36276629f\nseqno: 2\n";
         assert!(
-            parse(&with_safe_to_bootstrap(old_format))
+            !parse(&with_safe_to_bootstrap(&fixed, false))
                 .unwrap()
                 .safe_to_bootstrap
         );
+        let old_format = "version: 2.1\nuuid: 9acf4d34-acdb-11e6-bcc3-d3e36276629f\nseqno: 2\n";
+        assert!(
+            parse(&with_safe_to_bootstrap(old_format, true))
+                .unwrap()
+                .safe_to_bootstrap
+        );
+        let dir = std::env::temp_dir().join(format!("gi-grastate-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("grastate.dat");
+        std::fs::write(&path, CLEAN).unwrap();
+        set_safe_to_bootstrap(&path, false).unwrap();
+        let back = parse(&std::fs::read_to_string(&path).unwrap()).unwrap();
+        assert!(!back.safe_to_bootstrap);
+        assert_eq!(back.seqno, 15);
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]

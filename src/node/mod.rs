@@ -1,29 +1,34 @@
 //! A Galera node from start to finish: serve state, discover, recover, elect, prepare, start
 //! and supervise mariadbd. Each step is one call into the module that owns it; this file only
-//! sequences them and says in the log what was decided and why.
+//! sequences them and says in the log what was decided and why. The decisions themselves
+//! are pure: [`startup`] (what the datadir and the record say, what a plan changes) and
+//! [`monitor`] (what a running node does); [`world`] is the real DNS, peers and clock.
 
 use std::ffi::OsString;
 use std::net::{IpAddr, TcpListener};
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use crate::config::Settings;
 use crate::datadir::{self, DataState, FORCE_BOOTSTRAP_FILE, Paths, RunAs};
-use crate::decision::{Params, Plan};
+use crate::decision::{Override, Params, Plan};
 use crate::discovery::{self, Discovered, DiscoveryError, Interfaces, dns::SystemResolver};
-use crate::election::Election;
+use crate::election::{Election, World};
 use crate::fsutil::write_atomic;
 use crate::galera::{self, NodeConfig, grastate, gvwstate};
 use crate::peer::{self, Learned};
+use crate::record::{self, Record};
 use crate::server;
 use crate::state::{Phase, Shared};
 use crate::supervisor::{Stopped, Supervisor, Tick, exit};
 
+pub mod monitor;
+pub mod startup;
 pub mod world;
 
+use monitor::{Monitor, Started, Stop};
+use startup::Disk;
 use world::NodeWorld;
-
-/// How long a server that never answered may ignore SIGTERM after pc.recovery failed.
-const STUCK_GRACE: Duration = Duration::from_secs(10);
 
 /// How often the election looks again while it waits.
 const ELECTION_INTERVAL: Duration = Duration::from_secs(1);
@@ -127,12 +132,8 @@ pub fn run(
     loop {
         match start.once(sup, &mut resolver, mariadbd_args, allow_pc_recovery)? {
             Outcome::Exited(code) => return Ok(code),
-            Outcome::PcRecoveryFailed => {
-                log::warn!(
-                    "pc.recovery did not restore a Primary component within {}s: mariadbd was \
-                     stopped; electing the most advanced node instead",
-                    settings.pc_recovery_timeout.as_secs()
-                );
+            Outcome::Elect => {
+                log::warn!("mariadbd was stopped by this node's monitor: electing again");
                 allow_pc_recovery = false;
                 state.update(|s| {
                     *s = crate::state::NodeState {
@@ -149,8 +150,10 @@ pub fn run(
 enum Outcome {
     /// mariadbd exited (on a signal from outside, or on its own): galera-init exits too.
     Exited(u8),
-    /// pc.recovery did not restore the saved component, and mariadbd was stopped to elect.
-    PcRecoveryFailed,
+    /// The monitor stopped mariadbd (no Primary component after a start to join or to let
+    /// pc.recovery restore the saved view, or this node's history was given up): elect
+    /// again.
+    Elect,
 }
 
 /// What one start needs.
@@ -163,7 +166,20 @@ struct Start<'a> {
     started: Instant,
 }
 
+fn params(settings: &Settings) -> Params {
+    Params {
+        cluster_size: settings.cluster_size,
+        settle: settings.settle_window,
+        outage_timeout: settings.outage_timeout,
+    }
+}
+
 impl Start<'_> {
+    fn world(&self, own: IpAddr) -> Result<NodeWorld, NodeError> {
+        NodeWorld::new(self.settings, own, self.learned.clone(), self.started)
+            .map_err(NodeError::Runtime)
+    }
+
     /// Discover, elect, prepare, run mariadbd and supervise it until it exits.
     fn once(
         &self,
@@ -183,31 +199,70 @@ impl Start<'_> {
 
         let data = datadir::inspect(&paths.datadir)?;
         log::info!("datadir {}: {}", paths.datadir.display(), describe(&data));
-        let recovered = report_data(sup, run_as, paths, &data, state)?;
-        let force_file = paths.datadir.join(FORCE_BOOTSTRAP_FILE);
-        let forced = settings.force_bootstrap || force_file.exists();
-
-        let mut world = NodeWorld::new(settings, own, self.learned.clone(), self.started)
-            .map_err(NodeError::Runtime)?;
-        let plan = elect(sup, settings, &mut world, state, forced, allow_pc_recovery)?;
-        let (bootstrap, members, donors, pc_recovery) = match plan {
-            Plan::Bootstrap { reason } => {
-                if forced {
-                    log::warn!("MANUAL OVERRIDE: decision: bootstrap: {reason}");
-                } else {
-                    log::info!("decision: bootstrap: {reason}");
-                }
-                (true, members, Vec::new(), false)
+        let has_data = !data.is_fresh();
+        // A record without data belongs to data that is gone (an SST that never finished).
+        let mut record = if has_data {
+            load_record(&paths.datadir)
+        } else {
+            Record::new(record::random_id())
+        };
+        let mut disk = read_disk(sup, run_as, paths, &data, state)?;
+        if has_data && record.settle_at_start(disk.position()) {
+            clear_unearned_flag(paths);
+            if let Some(g) = &mut disk.grastate {
+                g.safe_to_bootstrap = false;
             }
+        }
+        let env_override = record.arm_env_override(settings.force_bootstrap);
+        if settings.force_bootstrap && !env_override {
+            log::warn!(
+                "FORCE_BOOTSTRAP=yes was used once already on this volume and is ignored: \
+                 remove it from the service (docker service update --env-rm FORCE_BOOTSTRAP)"
+            );
+        }
+        if has_data {
+            save_record(&paths.datadir, &record);
+        }
+        state.update(|s| {
+            let name = std::mem::take(&mut s.node_name);
+            *s = startup::own_state(&disk, &record);
+            s.node_name = name;
+            s.address = Some(own);
+        });
+
+        let mut world = self.world(own)?;
+        let force_file = paths.datadir.join(FORCE_BOOTSTRAP_FILE);
+        let plan = elect(
+            sup,
+            settings,
+            &mut world,
+            state,
+            Overrides {
+                env: env_override,
+                file: &force_file,
+            },
+            allow_pc_recovery,
+            has_data.then_some((&mut record, paths.datadir.as_path())),
+        )?;
+        let overridden = state.get().override_requested.is_on();
+        let prep = startup::prepare(&plan, &mut record, &state.get(), overridden, env_override);
+        let (bootstrap, members, donors, started_as) = match plan {
+            Plan::Bootstrap { .. } => (true, members, Vec::new(), Started::Bootstrap),
             Plan::Join {
                 members,
                 donors,
                 pc_recovery,
-                reason,
-            } => {
-                log::info!("decision: join: {reason}");
-                (false, members, donors, pc_recovery)
-            }
+                lineage,
+                ..
+            } => (
+                false,
+                members,
+                donors,
+                Started::Join {
+                    pc_recovery,
+                    lineage,
+                },
+            ),
             Plan::Refuse { reason } => return Err(NodeError::Refused(reason)),
             Plan::Wait { .. } => unreachable!("elect() returns only final plans"),
         };
@@ -216,8 +271,16 @@ impl Start<'_> {
                 Phase::Bootstrapping
             } else {
                 Phase::Joining
-            }
+            };
+            s.override_requested = Override::None;
+            // Only an electing node tells others whom it knows: a list that stops being
+            // refreshed would keep gone addresses alive.
+            s.known.clear();
         });
+        if prep.consume_override && force_file.exists() {
+            let _ = std::fs::remove_file(&force_file);
+            log::warn!("removed {} (it applies once)", force_file.display());
+        }
         sup.check_stop()?;
 
         if let Some(r) = run_as {
@@ -226,82 +289,106 @@ impl Start<'_> {
         write_config(paths, settings, own, &members, donors)?;
         match (&data, bootstrap) {
             (DataState::Fresh | DataState::Interrupted, true) => {
-                datadir::init::initialize(sup, paths, settings, run_as, &data)?
+                datadir::init::initialize(sup, paths, settings, run_as, &data)?;
+                save_record(&paths.datadir, &record);
             }
             // A joiner receives everything by SST; what an unfinished init left is not data.
             (DataState::Interrupted, false) => datadir::clear_interrupted(&paths.datadir)?,
-            (DataState::Existing { .. }, true) => mark_safe_to_bootstrap(paths, &data)?,
-            _ => {}
+            (DataState::Existing { .. }, _) => {
+                // The record says the bootstrap is pending before the flag is written: a
+                // crash from here on leaves a flag the next start knows it must clear.
+                save_record(&paths.datadir, &record);
+                if prep.write_flag {
+                    let path = paths.datadir.join("grastate.dat");
+                    grastate::set_safe_to_bootstrap(&path, true).map_err(|source| {
+                        NodeError::Write {
+                            path: path.display().to_string(),
+                            source,
+                        }
+                    })?;
+                    log::warn!("set safe_to_bootstrap: 1 in {}", path.display());
+                }
+            }
+            (DataState::Fresh, false) => {}
         }
-        if bootstrap && force_file.exists() {
-            let _ = std::fs::remove_file(&force_file);
-            log::warn!("removed {} (it applies once)", force_file.display());
+        if let Err(stop) = sup.check_stop() {
+            settle_bootstrap(paths, &mut record);
+            return Err(stop.into());
         }
-        sup.check_stop()?;
 
+        // From here on this node's data changes: what it said about its last stop is old.
+        if record.left_while_others {
+            record.left_while_others = false;
+            save_record(&paths.datadir, &record);
+        }
         let mut args: Vec<OsString> = Vec::new();
         if bootstrap {
             args.push("--wsrep-new-cluster".into());
         }
         // grastate.dat says -1: start from the recovered position, so that a bootstrap keeps
         // the cluster's history (same UUID) and a joiner can catch up by IST.
-        if let Some((uuid, seqno)) = &recovered {
+        if let Some((uuid, seqno)) = disk.recovered.as_ref().filter(|(_, s)| *s >= 0) {
             args.push(format!("--wsrep-start-position={uuid}:{seqno}").into());
         }
         args.extend(mariadbd_args.iter().cloned());
-        let pid = sup
-            .spawn(&mut server::command(run_as, &args))
-            .map_err(|source| NodeError::Spawn { source })?;
+        let pid = match sup.spawn(&mut server::command(run_as, &args)) {
+            Ok(pid) => pid,
+            Err(source) => {
+                settle_bootstrap(paths, &mut record);
+                return Err(NodeError::Spawn { source });
+            }
+        };
         log::info!(
             "started mariadbd (pid {pid}) {:.1}s after galera-init",
             self.started.elapsed().as_secs_f32()
         );
-        let poller = match peer::status::spawn(state.clone(), paths.socket.clone()) {
-            Ok(p) => Some(p),
+        let monitor = Monitor::new(
+            params(settings),
+            record.clone(),
+            started_as,
+            world.now(),
+            settings.pc_recovery_timeout,
+            has_data || bootstrap,
+        );
+        let handle = match monitor::spawn(
+            monitor,
+            self.world(own)?,
+            monitor::Context {
+                state: state.clone(),
+                socket: paths.socket.clone(),
+                datadir: paths.datadir.clone(),
+            },
+        ) {
+            Ok(h) => Some(h),
             Err(e) => {
-                log::error!("cannot start the wsrep status poller: {e}");
+                log::error!("cannot start the monitor: {e}");
                 None
             }
         };
-
-        // After a pc.recovery start, watch that Galera really restores the component.
-        let mut deadline = pc_recovery.then(|| Instant::now() + settings.pc_recovery_timeout);
-        let mut stopped_at: Option<Instant> = None;
-        let mut killed = false;
-        let code = sup.supervise_with(pid, server::MARIADBD, &mut || {
-            let Some(d) = deadline else {
-                return Tick::Continue;
-            };
-            let now = state.get();
-            if now.is_primary() {
-                deadline = None;
-                return Tick::Continue;
-            }
-            match stopped_at {
-                None if Instant::now() > d => {
-                    stopped_at = Some(Instant::now());
-                    Tick::Stop
-                }
-                // A server still waiting for a Primary view has not opened its storage
-                // engines yet and ignores SIGTERM until it does: nothing is lost by killing it.
-                Some(t) if !killed && t.elapsed() > STUCK_GRACE && now.phase == Phase::Joining => {
-                    killed = true;
-                    log::warn!(
-                        "mariadbd ignored SIGTERM for {}s while waiting for a Primary view \
-                         (storage engines not opened yet): killing it",
-                        STUCK_GRACE.as_secs()
-                    );
-                    Tick::Kill
-                }
-                _ => Tick::Continue,
-            }
+        let code = sup.supervise_with(pid, server::MARIADBD, &mut || match handle
+            .as_ref()
+            .and_then(|h| h.stop_request())
+        {
+            Some(Stop::Term) => Tick::Stop,
+            Some(Stop::Kill) => Tick::Kill,
+            None => Tick::Continue,
         });
-        let gave_up = stopped_at.is_some();
-        drop(poller);
+        let gave_up = handle.as_ref().is_some_and(|h| h.stop_request().is_some());
+        let mut with_others = false;
+        if let Some(m) = handle.and_then(|h| h.stop()) {
+            record = m.record().clone();
+            with_others = m.with_others_lately(world.now());
+        }
         state.update(|s| s.phase = Phase::Stopping);
+        if code == 0 && with_others && stopped_cleanly(paths) {
+            record.left_while_others = true;
+            save_record(&paths.datadir, &record);
+        }
+        // mariadbd is gone before its bootstrap reached a Primary component.
+        settle_bootstrap(paths, &mut record);
         log_grastate(paths);
         if gave_up && !sup.stop_received() {
-            return Ok(Outcome::PcRecoveryFailed);
+            return Ok(Outcome::Elect);
         }
         Ok(Outcome::Exited(code))
     }
@@ -331,30 +418,24 @@ fn discover(
     )
 }
 
-/// Puts what the datadir says into the node state: fresh or not, position (recovered with
-/// `--wsrep-recover` when grastate.dat says -1), and the saved view. Returns the recovered
-/// position, if one was recovered.
-fn report_data(
+/// What the datadir says: fresh or not, grastate.dat, the position (recovered with
+/// `--wsrep-recover` when grastate.dat says -1), and the saved view.
+fn read_disk(
     sup: &mut Supervisor,
     run_as: Option<RunAs>,
     paths: &Paths,
     data: &DataState,
     state: &Shared,
-) -> Result<Option<(String, i64)>, NodeError> {
+) -> Result<Disk, NodeError> {
     let view = std::fs::read_to_string(paths.datadir.join("gvwstate.dat"))
         .ok()
         .and_then(|t| gvwstate::parse(&t));
-    let (mut uuid, mut seqno, safe, has_galera_state) = match data {
-        DataState::Existing { grastate: Some(g) } => (
-            Some(g.uuid.clone()),
-            Some(g.seqno),
-            g.safe_to_bootstrap,
-            true,
-        ),
-        _ => (None, None, false, false),
+    let grastate = match data {
+        DataState::Existing { grastate } => grastate.clone(),
+        _ => None,
     };
     let mut recovered = None;
-    if has_galera_state && seqno == Some(-1) {
+    if grastate.as_ref().is_some_and(|g| g.seqno == -1) {
         state.update(|s| s.phase = Phase::Recovering);
         log::info!(
             "grastate.dat has no position (seqno -1): recovering it with mariadbd --wsrep-recover"
@@ -365,43 +446,152 @@ fn report_data(
         match datadir::recover::recover_position(sup, run_as)? {
             Some((u, s)) => {
                 log::info!("recovered position {u}:{s}");
-                uuid = Some(u.clone());
-                seqno = Some(s);
-                recovered = Some((u, s)).filter(|(_, s)| *s >= 0);
+                recovered = Some((u, s));
             }
             None => log::warn!("no position recovered: this node counts as seqno -1"),
         }
     }
-    state.update(|s| {
-        s.phase = Phase::Waiting;
-        s.fresh = Some(data.is_fresh());
-        s.has_galera_state = has_galera_state;
-        s.uuid = uuid;
-        s.seqno = seqno;
-        s.safe_to_bootstrap = safe;
-        s.view = view;
-    });
-    Ok(recovered)
+    Ok(Disk {
+        fresh: data.is_fresh(),
+        grastate,
+        recovered,
+        view,
+    })
+}
+
+/// The datadir's record, or a new one for this volume.
+fn load_record(datadir: &Path) -> Record {
+    match Record::load(datadir) {
+        Ok(Some(r)) => r,
+        Ok(None) => Record::new(record::random_id()),
+        Err(e) => {
+            log::warn!(
+                "{e}: starting a new record (this node's last Primary view and lineage are \
+                 unknown, so the election counts nodes with data instead)"
+            );
+            Record::new(record::random_id())
+        }
+    }
+}
+
+fn save_record(datadir: &Path, record: &Record) {
+    if let Err(e) = record.save(datadir) {
+        log::warn!("cannot write {}: {e}", Record::path(datadir).display());
+    }
+}
+
+/// `safe_to_bootstrap: 1` written for a bootstrap that never reached a Primary component is
+/// not this node's to keep.
+fn clear_unearned_flag(paths: &Paths) {
+    let path = paths.datadir.join("grastate.dat");
+    match grastate::set_safe_to_bootstrap(&path, false) {
+        Ok(()) => log::warn!(
+            "cleared safe_to_bootstrap in {}: galera-init set it for a bootstrap that never \
+             reached a Primary component",
+            path.display()
+        ),
+        Err(e) => log::warn!("cannot clear safe_to_bootstrap in {}: {e}", path.display()),
+    }
+}
+
+/// Whether grastate.dat shows a clean shutdown (a real seqno).
+fn stopped_cleanly(paths: &Paths) -> bool {
+    std::fs::read_to_string(paths.datadir.join("grastate.dat"))
+        .ok()
+        .and_then(|t| grastate::parse(&t).ok())
+        .is_some_and(|g| g.seqno >= 0)
+}
+
+/// After mariadbd exited (or failed to start): a bootstrap still pending never reached a
+/// Primary component, unless grastate.dat shows it committed after its start position.
+fn settle_bootstrap(paths: &Paths, record: &mut Record) {
+    if record.pending.is_none() {
+        return;
+    }
+    let position = std::fs::read_to_string(paths.datadir.join("grastate.dat"))
+        .ok()
+        .and_then(|t| grastate::parse(&t).ok())
+        .map(|g| g.seqno)
+        .filter(|s| *s >= 0);
+    if record.settle_at_start(position) {
+        clear_unearned_flag(paths);
+    }
+    save_record(&paths.datadir, record);
+}
+
+/// Where an operator's override comes from.
+struct Overrides<'a> {
+    /// FORCE_BOOTSTRAP is set and not used up on this volume.
+    env: bool,
+    /// The force-bootstrap file (`galera-init bootstrap`).
+    file: &'a Path,
 }
 
 /// Runs election rounds, one a second, until the plan is final (bootstrap, join or refuse).
+/// An override (looked for at every round, so that `galera-init bootstrap` acts without a
+/// restart) is published on `/state`. When a running component turns out to have given this
+/// node's history up, the record (of a datadir with data) says so from then on.
 fn elect(
     sup: &mut Supervisor,
     settings: &Settings,
     world: &mut NodeWorld,
     state: &Shared,
-    forced: bool,
+    forced: Overrides,
     allow_pc_recovery: bool,
+    mut record: Option<(&mut Record, &Path)>,
 ) -> Result<Plan, NodeError> {
-    use crate::election::World;
-    let params = Params {
-        cluster_size: settings.cluster_size,
-        settle: settings.settle_window,
-        outage_timeout: settings.outage_timeout,
-    };
-    let mut election = Election::new(params, world.now());
+    let mut election = Election::new(params(settings), world.now());
+    let mut env = forced.env;
     loop {
-        match election.round(world, &state.get(), forced, allow_pc_recovery) {
+        let force = if forced.file.exists() {
+            Override::Command
+        } else if env {
+            Override::Service
+        } else {
+            Override::None
+        };
+        state.update(|s| s.override_requested = force);
+        let plan = election.round(world, &state.get(), force, allow_pc_recovery);
+        state.update(|s| {
+            s.decision = Some(plan.describe());
+            s.waiting_for = match &plan {
+                Plan::Wait { waiting_for, .. } => waiting_for.clone(),
+                _ => Vec::new(),
+            };
+            s.known = election.first_hand().to_vec();
+        });
+        // An override is one decision: once a Primary component is made (or being made),
+        // by this node or another, it is used up here too.
+        if force.is_on() && election.primary_seen() && matches!(plan, Plan::Wait { .. }) {
+            log::warn!("override used up: a Primary component runs (or is being bootstrapped)");
+            if forced.file.exists() {
+                let _ = std::fs::remove_file(forced.file);
+            }
+            if env {
+                env = false;
+                if let Some((record, datadir)) = record.as_mut() {
+                    record.force_env_used = true;
+                    save_record(datadir, record);
+                }
+            }
+            state.update(|s| s.override_requested = Override::None);
+        }
+        if let Plan::Wait {
+            superseded: true, ..
+        } = &plan
+            && let Some((record, datadir)) = record.as_mut()
+            && !record.superseded
+        {
+            log::warn!(
+                "this node's history was given up by an override: the cluster restarts from \
+                 other data; it keeps this volume as it is and has no say until an operator \
+                 decides"
+            );
+            record.superseded = true;
+            save_record(datadir, record);
+            state.update(|s| s.superseded = true);
+        }
+        match plan {
             Plan::Wait { .. } => sup.pause(ELECTION_INTERVAL)?,
             plan => return Ok(plan),
         }
@@ -467,37 +657,6 @@ fn write_config(
         source,
     })?;
     log::info!("wrote {}", path.display());
-    Ok(())
-}
-
-/// Galera refuses `--wsrep-new-cluster` unless grastate.dat says `safe_to_bootstrap: 1`;
-/// once the election (or the operator) has chosen this node, the flag is set to match.
-fn mark_safe_to_bootstrap(paths: &Paths, data: &DataState) -> Result<(), NodeError> {
-    let DataState::Existing {
-        grastate: Some(g), ..
-    } = data
-    else {
-        return Ok(());
-    };
-    if g.safe_to_bootstrap {
-        return Ok(());
-    }
-    let path = paths.datadir.join("grastate.dat");
-    let write_err = |source| NodeError::Write {
-        path: path.display().to_string(),
-        source,
-    };
-    let text = std::fs::read_to_string(&path).map_err(write_err)?;
-    write_atomic(
-        &path,
-        grastate::with_safe_to_bootstrap(&text).as_bytes(),
-        0o660,
-    )
-    .map_err(write_err)?;
-    if let Some(r) = mysql_user()? {
-        let _ = nix::unistd::chown(&path, Some(r.uid), Some(r.gid));
-    }
-    log::warn!("set safe_to_bootstrap: 1 in {}", path.display());
     Ok(())
 }
 

@@ -1,66 +1,59 @@
-//! Keeps this node's [`NodeState`](super::NodeState) up to date from mariadbd's `wsrep_%`
-//! status variables, once a second, on its own thread.
+//! This node's mariadbd as its monitor sees it: the `wsrep_%` status variables, read once a
+//! second through the unix socket, and `pc.bootstrap`.
 
 use std::collections::HashMap;
 use std::path::PathBuf;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use mysql::prelude::Queryable;
 
 use crate::server;
-use crate::state::{NodeState, Phase, Shared};
+use crate::state::{NodeState, Phase};
 
 /// How often the status is read.
 pub const INTERVAL: Duration = Duration::from_secs(1);
 
-/// Stops a poller when dropped.
-pub struct Poller(Arc<AtomicBool>);
+/// A connection to the local server, opened again whenever it breaks. A server that does not
+/// answer (starting, receiving an SST, shutting down) just has no status.
+pub struct Poller {
+    socket: PathBuf,
+    conn: Option<mysql::Conn>,
+}
 
-impl Drop for Poller {
-    fn drop(&mut self) {
-        self.0.store(true, Ordering::SeqCst);
+impl Poller {
+    /// A poller for the server at `socket`; it connects on first use.
+    pub fn new(socket: PathBuf) -> Poller {
+        Poller { socket, conn: None }
     }
-}
 
-/// Starts the poller; it runs until the returned [`Poller`] is dropped. It never stops on
-/// errors: a server that does not answer (starting, receiving an SST, shutting down) just
-/// has no wsrep status.
-pub fn spawn(state: Shared, socket: PathBuf) -> std::io::Result<Poller> {
-    let stop = Arc::new(AtomicBool::new(false));
-    let stopped = stop.clone();
-    std::thread::Builder::new()
-        .name("wsrep-status".into())
-        .spawn(move || {
-            let mut conn: Option<mysql::Conn> = None;
-            loop {
-                if stopped.load(Ordering::SeqCst) {
-                    return;
-                }
-                if conn.is_none() {
-                    conn = server::connect(&socket, Duration::from_secs(5)).ok();
-                }
-                let vars = conn.as_mut().and_then(|c| read(c).ok());
-                if vars.is_none() {
-                    conn = None;
-                }
-                if stopped.load(Ordering::SeqCst) {
-                    return;
-                }
-                state.update(|s| apply(s, vars.as_ref()));
-                std::thread::sleep(INTERVAL);
-            }
-        })?;
-    Ok(Poller(stop))
-}
+    fn conn(&mut self) -> Option<&mut mysql::Conn> {
+        if self.conn.is_none() {
+            self.conn = server::connect(&self.socket, Duration::from_secs(5)).ok();
+        }
+        self.conn.as_mut()
+    }
 
-fn read(conn: &mut mysql::Conn) -> mysql::Result<HashMap<String, String>> {
-    let rows: Vec<(String, String)> = conn.query("SHOW GLOBAL STATUS LIKE 'wsrep_%'")?;
-    Ok(rows
-        .into_iter()
-        .map(|(k, v)| (k.to_ascii_lowercase(), v))
-        .collect())
+    /// The `wsrep_%` status, lower-cased names; `None` when the server does not answer.
+    pub fn read(&mut self) -> Option<HashMap<String, String>> {
+        let rows: Option<Vec<(String, String)>> = self
+            .conn()
+            .and_then(|c| c.query("SHOW GLOBAL STATUS LIKE 'wsrep_%'").ok());
+        if rows.is_none() {
+            self.conn = None;
+        }
+        rows.map(|rows| {
+            rows.into_iter()
+                .map(|(k, v)| (k.to_ascii_lowercase(), v))
+                .collect()
+        })
+    }
+
+    /// Makes this node's non-Primary component Primary (Galera's `pc.bootstrap`).
+    pub fn pc_bootstrap(&mut self) -> Result<(), String> {
+        let conn = self.conn().ok_or("the server does not answer")?;
+        conn.query_drop("SET GLOBAL wsrep_provider_options='pc.bootstrap=YES'")
+            .map_err(|e| e.to_string())
+    }
 }
 
 /// Applies one reading (`None`: the server did not answer) to the state.
@@ -106,6 +99,11 @@ mod tests {
             ("wsrep_local_state_comment", "Synced"),
             ("wsrep_local_index", "1"),
             ("wsrep_cluster_size", "3"),
+            ("wsrep_cluster_conf_id", "5"),
+            (
+                "wsrep_incoming_addresses",
+                "10.0.0.1:3306,10.0.0.2:3306,10.0.0.3:3306",
+            ),
             (
                 "wsrep_cluster_state_uuid",
                 "9acf4d34-acdb-11e6-bcc3-d3e36276629f",
@@ -120,6 +118,8 @@ mod tests {
         assert!(s.is_primary() && s.is_synced());
         assert_eq!(s.fresh, Some(false));
         assert_eq!(s.position(), Some(17));
+        assert_eq!(s.wsrep_cluster_conf_id, Some(5));
+        assert_eq!(s.incoming_addresses().len(), 3);
         apply(&mut s, None);
         assert!(
             !s.is_primary(),

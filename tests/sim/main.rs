@@ -102,9 +102,13 @@ fn run(schedule: &Schedule) -> Run {
                 );
                 break;
             }
-            // As an operator would: `galera-init bootstrap` in one task.
+            // As an operator would: `galera-init bootstrap` in the task with the most data.
             let s = (1..=sim.slots.len())
-                .find(|s| sim.slots[s - 1].task.is_some())
+                .filter(|s| sim.slots[s - 1].task.is_some())
+                .max_by_key(|s| {
+                    let len = sim.vol_of(*s).data.as_ref().map(|d| d.history.len());
+                    (len, std::cmp::Reverse(*s))
+                })
                 .unwrap_or(1);
             sim.note("checker: the cluster waits for missing data; operator override".into());
             sim.apply(&Event::ForceFile(s));

@@ -85,12 +85,19 @@ pub struct Volume {
     /// `safe_to_bootstrap: 1` was written by galera-init and Galera has not rewritten it
     /// since (the bootstrap has not reached Primary yet).
     pub flag_by_init: bool,
+    /// galera-init's record.
+    pub record: Option<galera_init::record::Record>,
     /// Ground truth: the last Primary view the volume's node was in.
     pub last_view: Option<View>,
     /// Ground truth: its node last left a Primary component cleanly while others stayed.
     pub left_clean_with_others: bool,
+    /// Ground truth: its node was Synced in its last Primary view (not still joining).
+    pub synced_in_last_view: bool,
     /// The slot it was last attached to.
     pub home: usize,
+    /// An override bootstrapped a history that leaves this volume's out: its history was
+    /// given up by the operator.
+    pub given_up: bool,
 }
 
 /// How mariadbd was started.
@@ -172,6 +179,8 @@ pub struct Primary {
     pub view: BTreeSet<usize>,
     /// The view's id.
     pub view_id: u64,
+    /// A member left cleanly: Galera installs a new view.
+    pub changed: bool,
 }
 
 /// A slot: a replica of the service.
@@ -230,6 +239,8 @@ pub struct Sim {
     pub override_id: u64,
     /// Bootstraps made under each override.
     pub forced_bootstraps: BTreeMap<u64, usize>,
+    /// Overrides after which a Primary component formed.
+    pub override_done: BTreeSet<u64>,
     /// Broken invariants, in order.
     pub violations: Vec<Violation>,
     /// What happened, for the report of a failing schedule.
@@ -244,6 +255,16 @@ pub struct Sim {
     next_cluster: u64,
     next_view: u64,
     next_addr: u8,
+}
+
+/// What galera-init knew when it decided a bootstrap.
+struct Decided {
+    /// An override made it.
+    forced: bool,
+    /// A fresh-cluster bootstrap decided while no node it knew of held data.
+    blind: bool,
+    /// The most advanced position among the other nodes it knew of, and their slot.
+    best_known: Option<(i64, usize)>,
 }
 
 /// Whether `a` is a prefix of `b`.
@@ -276,6 +297,7 @@ impl Sim {
             force_env: false,
             override_id: 0,
             forced_bootstraps: BTreeMap::new(),
+            override_done: BTreeSet::new(),
             violations: Vec::new(),
             trace: Vec::new(),
             healed_at: None,
@@ -315,9 +337,12 @@ impl Sim {
             gvwstate: None,
             force_file: false,
             flag_by_init: false,
+            record: None,
             last_view: None,
             left_clean_with_others: false,
+            synced_in_last_view: false,
             home,
+            given_up: false,
         });
         id
     }
@@ -511,11 +536,14 @@ impl Sim {
             return;
         };
         let mut note = format!("slot {s}: stopped");
+        let mut with_others = false;
         if let Some(db) = task.db() {
+            with_others =
+                db.in_primary && self.primary.as_ref().is_some_and(|p| p.members.len() > 1);
             self.clean_shutdown(s, db);
             note.push_str(" cleanly");
         }
-        let exit = task.on_stop(self.vol_mut(s));
+        let exit = task.on_stop(self.vol_mut(s), with_others);
         if let Some(e) = exit {
             note.push_str(&format!(" ({e})"));
         }
@@ -530,6 +558,7 @@ impl Sim {
         {
             p.members.remove(&s);
             p.view.remove(&s);
+            p.changed = true;
             others = !p.members.is_empty();
             if p.members.is_empty() {
                 self.primary = None;
@@ -672,8 +701,9 @@ impl Sim {
             if self.db(s).is_some_and(|db| db.stop) {
                 let db = self.db(s).cloned().unwrap();
                 self.clean_shutdown(s, &db);
-                if let Some(t) = self.slots[s - 1].task.as_mut() {
-                    t.db_stopped();
+                if let Some(mut t) = self.slots[s - 1].task.take() {
+                    t.db_stopped(self.vol_mut(s));
+                    self.slots[s - 1].task = Some(t);
                 }
                 self.note(format!("slot {s}: mariadbd stopped cleanly by galera-init"));
             }
@@ -699,7 +729,15 @@ impl Sim {
                 Some(p) if p.members.contains(&s) => (p.cluster, p.history.clone()),
                 _ => continue,
             };
-            self.vol_mut(s).data = Some(Data { cluster, history });
+            let safe = self.primary.as_ref().is_some_and(|p| p.members.len() == 1);
+            let v = self.vol_mut(s);
+            v.data = Some(Data { cluster, history });
+            v.grastate = Some(Grastate {
+                cluster,
+                seqno: -1,
+                safe,
+            });
+            v.given_up = false;
             self.db_mut(s).unwrap().conn = Conn::Member;
             self.note(format!("slot {s}: state transfer done, Synced"));
         }
@@ -857,9 +895,16 @@ impl Sim {
 
     /// A new Primary component from slot `s`'s data; checks that it loses nothing.
     fn make_primary(&mut self, s: usize, how: &str) {
-        let task = self.slots[s - 1].task.as_ref();
-        let forced = task.is_some_and(|t| t.forced_bootstrap);
-        let blind = task.is_some_and(|t| t.blind_fresh_bootstrap);
+        // Galera's own restores (pc.recovery, a re-merge) are not galera-init's decisions.
+        let ours = how == "bootstrap" || how == "pc.bootstrap";
+        let task = self.slots[s - 1].task.as_mut().filter(|_| ours);
+        let forced = task.as_ref().is_some_and(|t| t.forced_bootstrap);
+        let blind = task.as_ref().is_some_and(|t| t.blind_fresh_bootstrap);
+        let best_known = task.as_ref().and_then(|t| t.best_known);
+        if let Some(t) = task {
+            t.forced_bootstrap = false;
+            t.blind_fresh_bootstrap = false;
+        }
         let (cluster, history, fresh) = match &self.vol_of(s).data {
             Some(d) => (d.cluster, d.history.clone(), false),
             None => (self.new_cluster(), Vec::new(), true),
@@ -867,7 +912,17 @@ impl Sim {
         // A new cluster must lose nothing of any cluster; a cluster restarted from data must
         // lose nothing of its own history (another cluster's volumes are refused, not lost).
         let scope = (!fresh).then_some(cluster);
-        self.check_new_primary(s, &history, scope, forced, blind, how);
+        self.check_new_primary(
+            s,
+            &history,
+            scope,
+            Decided {
+                forced,
+                blind,
+                best_known,
+            },
+            how,
+        );
         if self.vol_of(s).data.is_none() {
             self.vol_mut(s).data = Some(Data {
                 cluster,
@@ -883,7 +938,9 @@ impl Sim {
             members: BTreeSet::from([s]),
             view: BTreeSet::new(),
             view_id: 0,
+            changed: true,
         });
+        self.override_done.insert(self.override_id);
         self.note(format!(
             "slot {s}: {how}: new Primary component of cluster {cluster}"
         ));
@@ -912,17 +969,22 @@ impl Sim {
             .collect()
     }
 
-    /// `blind`: a fresh-cluster bootstrap decided while no node with data was known to
-    /// the node (README: without CLUSTER_SIZE, fresh nodes cannot know of data elsewhere).
+    /// Checks a new Primary component made from slot `s`'s `history` against what survives
+    /// (of `scope`'s cluster, or of any). A blind fresh-cluster bootstrap is excused (README:
+    /// fresh nodes cannot know of data elsewhere); an override is held to its own rules.
     fn check_new_primary(
         &mut self,
         s: usize,
         history: &[u64],
         scope: Option<u64>,
-        forced: bool,
-        blind: bool,
+        decided: Decided,
         how: &str,
     ) {
+        let Decided {
+            forced,
+            blind,
+            best_known,
+        } = decided;
         let have: BTreeSet<u64> = history.iter().copied().collect();
         let lost: Vec<u64> = self
             .surviving_in(scope)
@@ -932,7 +994,12 @@ impl Sim {
         if forced {
             self.note(format!("slot {s}: bootstrap under an override"));
             let n = self.forced_bootstraps.entry(self.override_id).or_insert(0);
-            *n += 1;
+            if !self.override_done.contains(&self.override_id) {
+                *n += 1;
+            }
+            // One override, one bootstrap: until a Primary component forms after it. (A
+            // FORCE_BOOTSTRAP left on the service acts again on a volume that never saw it;
+            // README: remove it once the cluster is back.)
             if *n > 1 {
                 let id = self.override_id;
                 self.violate(
@@ -941,27 +1008,47 @@ impl Sim {
                 );
             }
             // The override gives up what is not here; it must start from the most
-            // advanced node present.
-            for o in 1..=self.slots.len() {
-                let reach = self.slots[o - 1].task.is_some() && self.reachable(s, o);
-                let len = self.vol_of(o).data.as_ref().map(|d| d.history.len());
-                if reach && len.is_some_and(|l| l > history.len()) {
-                    self.violate(
-                        "override-not-newest",
-                        format!(
-                            "slot {s} bootstrapped at seqno {} under an override while slot \
-                             {o} (present) holds seqno {}",
-                            history.len(),
-                            len.unwrap()
-                        ),
-                    );
-                }
+            // advanced node present when it decided.
+            if let Some((pos, o)) = best_known
+                && pos > history.len() as i64
+            {
+                self.violate(
+                    "override-not-newest",
+                    format!(
+                        "slot {s} bootstrapped at seqno {} under an override while slot {o}, \
+                         which it knew of, held seqno {pos}",
+                        history.len()
+                    ),
+                );
             }
             self.discarded.extend(lost);
+            let src = self.slots[s - 1].vol;
+            for v in &mut self.volumes {
+                if let (false, Some(d)) = (v.destroyed, &v.data) {
+                    v.given_up = v.id != src && !is_prefix(&d.history, history);
+                }
+            }
+            self.volumes[src - 1].given_up = false;
             return;
         }
         if lost.is_empty() {
             return;
+        }
+        let src = self.slots[s - 1].vol;
+        if self.volumes[src - 1].given_up {
+            let knew = self.volumes[src - 1]
+                .record
+                .as_ref()
+                .is_some_and(|r| r.superseded);
+            if !knew {
+                // It never saw the cluster the override made (README: the nodes an override
+                // leaves out must not be started while none of its nodes runs).
+                self.note(format!(
+                    "slot {s}: restores a history an override gave up, not knowing it"
+                ));
+                self.discarded.extend(lost);
+                return;
+            }
         }
         if blind && how == "bootstrap" {
             // No node it knew of held data: it cannot know of data elsewhere (README).
@@ -1058,10 +1145,14 @@ impl Sim {
                     }
                 }
             }
+            let kind = if until == self.now + 1 { "IST" } else { "SST" };
+            if kind == "SST" {
+                // The SST script clears the datadir first, galera-init's record with it.
+                self.vol_mut(s).record = None;
+            }
             let db = self.db_mut(s).unwrap();
             db.conn = Conn::Transfer { until };
             db.in_primary = true;
-            let kind = if until == self.now + 1 { "IST" } else { "SST" };
             self.primary.as_mut().unwrap().members.insert(s);
             self.note(format!("slot {s}: joins the Primary component ({kind})"));
         }
@@ -1123,7 +1214,7 @@ impl Sim {
         let Some(p) = &self.primary else {
             return;
         };
-        if p.members == p.view {
+        if p.members == p.view && !p.changed {
             return;
         }
         let members = p.members.clone();
@@ -1137,22 +1228,61 @@ impl Sim {
             db.last_memb = n;
             db.was_primary = true;
             db.prim_view = Some(id);
+
             let v = self.vol_mut(*m);
             v.gvwstate = Some(view.clone());
             v.last_view = Some(view.clone());
             v.left_clean_with_others = false;
+            // Set once a reading shows the node Synced in this view (see `observe_synced`).
+            v.synced_in_last_view = false;
             v.flag_by_init = false;
-            let cluster = v.data.as_ref().map(|d| d.cluster).unwrap_or_default();
-            v.grastate = Some(Grastate {
-                cluster,
-                seqno: -1,
-                safe: n == 1,
-            });
+            // A joiner still receiving its SST has no data and no Galera state yet.
+            if let Some(d) = &v.data {
+                v.grastate = Some(Grastate {
+                    cluster: d.cluster,
+                    seqno: -1,
+                    safe: n == 1,
+                });
+            }
         }
         self.views.insert(id, members.clone());
         let p = self.primary.as_mut().unwrap();
         p.view = members;
         p.view_id = id;
+        p.changed = false;
+    }
+
+    /// A reading (the step's report) shows slot `s` Synced in the Primary component: its
+    /// node holds that view's data, as far as anyone can tell.
+    pub fn observe_synced(&mut self, s: usize) {
+        let Some(p) = &self.primary else {
+            return;
+        };
+        let id = p.view_id;
+        let v = self.vol_mut(s);
+        if v.last_view.as_ref().is_some_and(|l| l.id == id) {
+            v.synced_in_last_view = true;
+        }
+    }
+
+    /// Slot `s` decided to join the Primary component: for liveness, its node's last view
+    /// is that component's from now on, and it is not Synced in it (it knows the component
+    /// went on without it, whatever becomes of the join).
+    pub fn decided_to_join(&mut self, s: usize) {
+        let Some(p) = &self.primary else {
+            return;
+        };
+        let mut members: BTreeSet<usize> =
+            p.members.iter().map(|m| self.slots[m - 1].vol).collect();
+        let id = p.view_id;
+        let v = self.vol_mut(s);
+        if v.data.is_none() {
+            return;
+        }
+        members.insert(v.id);
+        v.last_view = Some(View { id, members });
+        v.synced_in_last_view = false;
+        v.left_clean_with_others = false;
     }
 
     /// Whether the running tasks hold data of more than one cluster.
@@ -1167,9 +1297,9 @@ impl Sim {
 
     /// Ground truth for liveness: with every fault over, may the nodes restore a Primary
     /// component by themselves? Yes when nothing is held by any node (a new cluster), or
-    /// when a node present holds every surviving acknowledged transaction and either every
-    /// member of its last Primary view is present, or a majority is and it did not leave
-    /// that component cleanly while the others stayed (they may have gone on without it).
+    /// when the nodes present that hold every surviving acknowledged transaction each have
+    /// every member of their last Primary view present, or a majority of it, were Synced in
+    /// it, and did not leave it cleanly while the others stayed (they may have gone on).
     pub fn should_recover(&self) -> bool {
         // After `heal` every slot runs (or is about to be restarted) on its volume.
         let present = |v: usize| {
@@ -1190,19 +1320,30 @@ impl Sim {
             // Data of two clusters: an operator must choose (README).
             return false;
         }
-        attached.iter().any(|n| {
-            let Some(d) = &n.data else {
-                return false;
-            };
-            let holds_all = surviving.iter().all(|t| d.history.contains(t));
-            let Some(view) = &n.last_view else {
-                return false;
-            };
-            let here = view.members.iter().filter(|m| present(**m)).count();
-            let complete = here == view.members.len();
-            let majority = here * 2 > view.members.len() && !n.left_clean_with_others;
-            holds_all && (complete || majority)
-        })
+        // The nodes holding every surviving acknowledged transaction; each of their last
+        // views must be back, or a majority of it (as the rules ask of the most advanced).
+        // (A history an override gave up waits for an operator, by design.)
+        let newest: Vec<&&Volume> = attached
+            .iter()
+            .filter(|n| {
+                !n.given_up
+                    && n.data
+                        .as_ref()
+                        .is_some_and(|d| surviving.iter().all(|t| d.history.contains(t)))
+            })
+            .collect();
+        !newest.is_empty()
+            && newest.iter().all(|n| {
+                let Some(view) = &n.last_view else {
+                    return false;
+                };
+                let here = view.members.iter().filter(|m| present(**m)).count();
+                let complete = here == view.members.len();
+                let majority = here * 2 > view.members.len()
+                    && !n.left_clean_with_others
+                    && n.synced_in_last_view;
+                complete || majority
+            })
     }
 
     /// What slot `s`'s mariadbd reports in its `wsrep_%` status.

@@ -14,6 +14,10 @@ pub enum Mode {
         /// Extra mariadbd options.
         mariadbd_args: Vec<OsString>,
     },
+    /// `galera-init bootstrap`: an operator's override, run in a node's container
+    /// (`docker exec TASK galera-init bootstrap`): the most advanced node present restarts
+    /// the cluster without waiting for the missing ones.
+    Bootstrap,
     /// Run another command under galera-init's PID-1 supervision.
     Exec {
         /// The command and its arguments.
@@ -29,10 +33,12 @@ fn command() -> clap::Command {
              tasks.$DB_SERVICE_NAME, bootstraps or joins, and supervises mariadbd.",
         )
         .override_usage(
-            "galera-init [MARIADBD-OPTIONS...]\n       galera-init mariadbd [MARIADBD-OPTIONS...]\n       galera-init COMMAND [ARGS...]",
+            "galera-init [MARIADBD-OPTIONS...]\n       galera-init mariadbd [MARIADBD-OPTIONS...]\n       galera-init bootstrap\n       galera-init COMMAND [ARGS...]",
         )
         .after_help(
-            "Configuration comes from the environment (DB_SERVICE_NAME, MYSQL_ROOT_PASSWORD, …); \
+            "`galera-init bootstrap`, run in a node (docker exec), is the operator's override when \
+             the cluster waits for nodes that are gone: the most advanced node present restarts it.\n\
+             Configuration comes from the environment (DB_SERVICE_NAME, MYSQL_ROOT_PASSWORD, …); \
              see the README.\nGive the container a stop grace period long enough for InnoDB and \
              Galera to shut down (docker service create --stop-grace-period 2m): galera-init never \
              kills mariadbd on its own.",
@@ -65,6 +71,8 @@ pub fn parse(args: Vec<OsString>) -> Result<Mode, clap::Error> {
         Ok(Mode::Node {
             mariadbd_args: rest,
         })
+    } else if first == "bootstrap" && rest.len() == 1 {
+        Ok(Mode::Bootstrap)
     } else if base == "mariadbd" || base == "mysqld" {
         Ok(Mode::Node {
             mariadbd_args: rest[1..].to_vec(),
@@ -112,6 +120,10 @@ mod tests {
                     .map(OsString::from)
                     .collect()
             }
+        );
+        assert_eq!(
+            parse_strs(&["galera-init", "bootstrap"]).unwrap(),
+            Mode::Bootstrap
         );
         // Only the first argument is ours: a later --help belongs to the command.
         assert_eq!(

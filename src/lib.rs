@@ -7,7 +7,9 @@
 //! # Layout
 //!
 //! - [`config`]: the environment, validated into [`config::Settings`] before anything runs.
-//! - [`cli`]: the command line: run a node, or another command under supervision.
+//! - [`cli`]: the command line: run a node, an operator's command, or another command
+//!   under supervision.
+//! - [`commands`]: what an operator runs in a node's container (`galera-init bootstrap`).
 //! - [`discovery`]: DNS lookups of the service's tasks, and this node's own address.
 //! - [`state`]: what a node knows about itself and tells its peers.
 //! - [`record`]: galera-init's own record in the datadir (volume id, lineage, last view).
@@ -24,6 +26,7 @@
 //! share [`peer::http`]'s server.
 
 pub mod cli;
+pub mod commands;
 pub mod config;
 pub mod datadir;
 pub mod decision;

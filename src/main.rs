@@ -7,8 +7,11 @@
 use std::ffi::OsString;
 use std::process::{Command, ExitCode};
 
+use nix::sys::signalfd::SignalFd;
+
 use galera_init::cli::{self, Mode};
-use galera_init::config::Settings;
+use galera_init::commands;
+use galera_init::config::{DEFAULT_HTTP_PORT, Settings};
 use galera_init::datadir::Paths;
 use galera_init::node;
 use galera_init::supervisor::{Supervisor, exit, signals};
@@ -31,15 +34,20 @@ fn main() -> ExitCode {
             return ExitCode::from(if e.use_stderr() { 2 } else { 0 });
         }
     };
+    ExitCode::from(match mode {
+        Mode::Node { mariadbd_args } => supervised(signalfd, |sup| run_node(sup, &mariadbd_args)),
+        Mode::Exec { argv } => supervised(signalfd, |sup| run_command(sup, &argv)),
+        Mode::Bootstrap => run_bootstrap(),
+    })
+}
+
+/// Runs `f` as the supervisor of its children (PID 1, or a child subreaper).
+fn supervised(signalfd: SignalFd, f: impl FnOnce(&mut Supervisor) -> u8) -> u8 {
     if let Err(e) = Supervisor::become_reaper() {
         log::error!("cannot become a child subreaper: {e}");
-        return ExitCode::from(1);
+        return 1;
     }
-    let mut sup = Supervisor::new(signalfd);
-    ExitCode::from(match mode {
-        Mode::Node { mariadbd_args } => run_node(&mut sup, &mariadbd_args),
-        Mode::Exec { argv } => run_command(&mut sup, &argv),
-    })
+    f(&mut Supervisor::new(signalfd))
 }
 
 fn init_logging() {
@@ -71,6 +79,31 @@ fn run_node(sup: &mut Supervisor, mariadbd_args: &[OsString]) -> u8 {
             code
         }
     }
+}
+
+/// `galera-init bootstrap` in a node's container: the override, then what the node does.
+fn run_bootstrap() -> u8 {
+    if let Err(e) = signals::unblock_all() {
+        eprintln!("galera-init bootstrap: {e}");
+        return 1;
+    }
+    let port = match std::env::var("HTTP_PORT") {
+        Err(_) => DEFAULT_HTTP_PORT,
+        Ok(v) => match v.parse::<u16>() {
+            Ok(p) if p > 0 => p,
+            _ => {
+                eprintln!("galera-init bootstrap: HTTP_PORT must be a TCP port number (1-65535)");
+                return 1;
+            }
+        },
+    };
+    let datadir = Paths::standard().datadir;
+    commands::bootstrap::run(
+        &datadir,
+        port,
+        std::time::Duration::from_secs(30),
+        &mut std::io::stdout(),
+    )
 }
 
 fn run_command(sup: &mut Supervisor, argv: &[OsString]) -> u8 {

@@ -47,6 +47,12 @@ pub fn block_all() -> Result<SignalFd, SignalError> {
         .map_err(SignalError::SignalFd)
 }
 
+/// Gives the calling thread back the default signal mask, for a short-lived command that
+/// is not PID 1 and supervises nothing (`galera-init bootstrap`): Ctrl-C must work.
+pub fn unblock_all() -> Result<(), SignalError> {
+    SigSet::empty().thread_set_mask().map_err(SignalError::Mask)
+}
+
 /// What the supervisor does with a signal it has read.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Disposition {

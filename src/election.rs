@@ -94,6 +94,7 @@ impl Election {
                     reason: format!("DNS not ready ({why}): waiting for it"),
                     waiting_for: vec!["DNS".into()],
                     superseded: false,
+                    accept: None,
                 });
             }
         };
@@ -154,5 +155,187 @@ impl Election {
             self.last = line;
         }
         plan
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use super::*;
+    use crate::record::{LastView, Member};
+    use crate::state::Phase;
+
+    fn ip(last: u8) -> IpAddr {
+        IpAddr::from([10, 0, 0, last])
+    }
+
+    /// DNS lists `dns`; `states` answer; `learned` asked this node.
+    struct Fake {
+        now: u64,
+        own: IpAddr,
+        dns: Option<Vec<IpAddr>>,
+        learned: Vec<IpAddr>,
+        states: BTreeMap<IpAddr, NodeState>,
+        asked: Vec<IpAddr>,
+    }
+
+    impl World for Fake {
+        fn now(&self) -> Duration {
+            Duration::from_secs(self.now)
+        }
+        fn lookup(&mut self) -> Answer {
+            match &self.dns {
+                Some(m) => crate::discovery::interpret(Ok(m.clone()), None, &[self.own]),
+                None => Answer::NotReady("timeout".into()),
+            }
+        }
+        fn learned(&mut self) -> Vec<IpAddr> {
+            self.learned.clone()
+        }
+        fn fetch(&mut self, addrs: &[IpAddr]) -> Vec<(IpAddr, Option<NodeState>)> {
+            self.asked.extend(addrs);
+            addrs
+                .iter()
+                .map(|a| (*a, self.states.get(a).cloned()))
+                .collect()
+        }
+    }
+
+    fn fresh(last: u8) -> NodeState {
+        NodeState {
+            address: Some(ip(last)),
+            phase: Phase::Waiting,
+            fresh: Some(true),
+            ..NodeState::default()
+        }
+    }
+
+    fn world(own: u8, dns: &[u8]) -> Fake {
+        Fake {
+            now: 0,
+            own: ip(own),
+            dns: Some(dns.iter().map(|k| ip(*k)).collect()),
+            learned: Vec::new(),
+            states: BTreeMap::new(),
+            asked: Vec::new(),
+        }
+    }
+
+    fn election() -> Election {
+        Election::new(
+            Params {
+                cluster_size: None,
+                settle: Duration::from_secs(3),
+                outage_timeout: Duration::from_secs(60),
+            },
+            Duration::ZERO,
+        )
+    }
+
+    fn round(e: &mut Election, w: &mut Fake, own: &NodeState) -> Plan {
+        e.round(w, own, Override::None, true)
+    }
+
+    #[test]
+    fn dns_that_is_not_ready_is_waited_for() {
+        let mut w = world(1, &[]);
+        w.dns = None;
+        let plan = round(&mut election(), &mut w, &fresh(1));
+        assert!(
+            matches!(&plan, Plan::Wait { waiting_for, .. } if waiting_for == &["DNS"]),
+            "{plan:?}"
+        );
+    }
+
+    #[test]
+    fn a_peer_that_asked_counts_even_before_dns_lists_it() {
+        // This node's DNS lists only itself; node 2 (lower address) asked it.
+        let mut w = world(3, &[3]);
+        w.learned = vec![ip(2)];
+        w.states.insert(ip(2), fresh(2));
+        let mut e = election();
+        for t in 0..5 {
+            w.now = t;
+            let plan = round(&mut e, &mut w, &fresh(3));
+            assert!(
+                matches!(plan, Plan::Wait { .. }),
+                "node 2 has the lowest address: never bootstrap here ({plan:?})"
+            );
+        }
+        assert_eq!(e.listed(), [ip(2), ip(3)]);
+        assert_eq!(e.first_hand(), [ip(2), ip(3)]);
+    }
+
+    #[test]
+    fn what_peers_know_first_hand_is_asked_too() {
+        let mut w = world(2, &[2, 3]);
+        let mut peer = fresh(3);
+        peer.known = vec![ip(1), ip(3)];
+        w.states.insert(ip(3), peer);
+        let mut e = election();
+        round(&mut e, &mut w, &fresh(2));
+        w.asked.clear();
+        w.now = 1;
+        let plan = round(&mut e, &mut w, &fresh(2));
+        assert!(w.asked.contains(&ip(1)), "gossip reaches node 1");
+        assert!(
+            plan.reason().contains("waiting for 10.0.0.1 to answer"),
+            "{plan:?}"
+        );
+        assert_eq!(
+            e.first_hand(),
+            [ip(2), ip(3)],
+            "gossip is not passed on as first-hand"
+        );
+    }
+
+    #[test]
+    fn the_members_of_the_last_view_are_asked_at_their_last_address() {
+        let mut w = world(1, &[1]);
+        let mut own = fresh(1);
+        own.fresh = Some(false);
+        own.last_view = Some(LastView {
+            cluster: "c".into(),
+            conf_id: 1,
+            members: vec![Member {
+                volume_id: Some("v9".into()),
+                address: Some(ip(9)),
+                name: "n9".into(),
+            }],
+            synced: true,
+        });
+        round(&mut election(), &mut w, &own);
+        assert!(w.asked.contains(&ip(9)));
+    }
+
+    #[test]
+    fn a_changing_set_of_nodes_restarts_the_settle_window() {
+        let mut w = world(1, &[1]);
+        let mut e = election();
+        for t in 0..3 {
+            w.now = t;
+            assert!(matches!(
+                round(&mut e, &mut w, &fresh(1)),
+                Plan::Wait { .. }
+            ));
+        }
+        w.dns = Some(vec![ip(1), ip(2)]);
+        w.states.insert(ip(2), fresh(2));
+        w.now = 3;
+        assert!(matches!(
+            round(&mut e, &mut w, &fresh(1)),
+            Plan::Wait { .. }
+        ));
+        w.now = 5;
+        assert!(matches!(
+            round(&mut e, &mut w, &fresh(1)),
+            Plan::Wait { .. }
+        ));
+        w.now = 6;
+        assert!(
+            matches!(round(&mut e, &mut w, &fresh(1)), Plan::Bootstrap { .. }),
+            "stable for 3s since the second node appeared"
+        );
     }
 }

@@ -21,6 +21,8 @@
 //! - **`left_while_others`**: mariadbd last stopped cleanly while other members of its
 //!   Primary component stayed. Those may have gone on without it, so a timeout must not
 //!   let this node's data restart the cluster without them.
+//! - **`accepted`**: this node recorded that another node bootstraps, which waits for every
+//!   node with data present to do so: a majority of a view can then be used only once.
 //! - **`superseded`**: an override restarted the cluster from other data and gave this
 //!   node's history up; it has no say until an operator decides.
 //!
@@ -124,6 +126,9 @@ pub struct Record {
     /// mariadbd last stopped cleanly while other members of its Primary component stayed
     /// (cleared whenever mariadbd starts).
     pub left_while_others: bool,
+    /// This node recorded that another node bootstraps (the bootstrap waits for it), and
+    /// has not been in a Primary component since: that node may have gone on without it.
+    pub accepted: Option<Member>,
 }
 
 /// What a history looks like next to another.
@@ -246,15 +251,10 @@ impl Record {
         true
     }
 
-    /// What a member of this node's component says its lineage is. A longer one that starts
-    /// with this node's (another member restored the component with pc.bootstrap) is taken.
-    /// When this node is `synced` in the component, one that does not fit this node's at all
-    /// is taken too: Galera merged this node into that history (by SST).
-    pub fn follow_component(&mut self, theirs: &[Epoch], synced: bool) -> bool {
-        if theirs.is_empty() || self.lineage.starts_with(theirs) {
-            return false;
-        }
-        if theirs.starts_with(&self.lineage) || synced {
+    /// A Synced member of this node's component has a longer lineage that starts with this
+    /// one (another member restored the component with pc.bootstrap): take it.
+    pub fn extend_lineage(&mut self, theirs: &[Epoch]) -> bool {
+        if theirs.len() > self.lineage.len() && theirs.starts_with(&self.lineage) {
             self.lineage = theirs.to_vec();
             return true;
         }
@@ -397,21 +397,17 @@ mod tests {
     }
 
     #[test]
-    fn lineages_are_adopted_on_join_and_follow_the_component() {
+    fn lineages_are_adopted_on_join_and_extended_by_members() {
         let mut r = Record::new("v".into());
         r.lineage = vec![e("a", -1)];
         assert!(
-            !r.follow_component(&[e("z", -1), e("b", 5)], false),
-            "not an extension, and this node is not Synced yet"
+            !r.extend_lineage(&[e("z", -1), e("b", 5)]),
+            "not an extension"
         );
-        assert!(r.follow_component(&[e("a", -1), e("b", 5)], false));
+        assert!(r.extend_lineage(&[e("a", -1), e("b", 5)]));
         assert!(
-            !r.follow_component(&[e("a", -1)], true),
+            !r.extend_lineage(&[e("a", -1)]),
             "a member that lags behind"
-        );
-        assert!(
-            r.follow_component(&[e("z", -1)], true),
-            "Synced in another history: Galera merged this node into it"
         );
         assert!(r.joined(&[e("q", -1)]));
         assert_eq!(r.lineage, vec![e("q", -1)]);

@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::galera::grastate::NIL_UUID;
 use crate::galera::gvwstate::SavedView;
-use crate::record::{Epoch, LastView};
+use crate::record::{Epoch, LastView, Member};
 
 /// Where a node is in its life.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -83,6 +83,9 @@ pub struct NodeState {
     /// It last stopped cleanly while other members of its Primary component stayed: they
     /// may have gone on without it (galera-init's record).
     pub left_while_others: bool,
+    /// It recorded that this node bootstraps, and has not been in a Primary component
+    /// since (galera-init's record).
+    pub accepted: Option<Member>,
     /// The last Primary view Galera saved for pc.recovery (gvwstate.dat, crash only).
     pub view: Option<SavedView>,
     /// The id galera-init gave this node's volume (its data), kept in the datadir.

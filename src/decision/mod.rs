@@ -115,6 +115,10 @@ pub enum Plan {
         /// its own. A running node stops its server, or Galera would merge it into the new
         /// component by IST over the diverged history.
         superseded: bool,
+        /// Another node bootstraps: record that it does before it may. Were this node to
+        /// come back without it, it must not claim a majority of its old view on its own:
+        /// that node may have gone on.
+        accept: Option<record::Member>,
     },
     /// Refuse to start: the reason says what the operator can do.
     Refuse {
@@ -155,6 +159,7 @@ fn wait(reason: String, waiting_for: Vec<String>) -> Plan {
         reason,
         waiting_for,
         superseded: false,
+        accept: None,
     }
 }
 
@@ -356,6 +361,7 @@ fn join_primary(i: &Inputs, known: &[(IpAddr, &NodeState)], primary: &NodeState)
             reason,
             waiting_for,
             superseded,
+            accept: None,
         };
         if let Some(theirs) = theirs
             && mine > theirs
@@ -631,6 +637,25 @@ fn full_outage(
     let mut complete = true;
     let mut majority = true;
     for t in &top {
+        // It recorded that another node bootstraps, and that node is not here: it may have
+        // gone on.
+        if let Some(c) = &t.s.accepted
+            && c.volume_id
+                .as_deref()
+                .is_none_or(|id| !here_ids.contains(id))
+        {
+            complete = false;
+            majority = false;
+            evidence.push(format!(
+                "{} recorded that {} bootstraps",
+                t.s.label(),
+                c.label()
+            ));
+            let label = c.label();
+            if !missing.contains(&label) {
+                missing.push(label);
+            }
+        }
         match &t.s.last_view {
             Some(view) => {
                 let absent: Vec<&record::Member> = view
@@ -696,7 +721,7 @@ fn full_outage(
         }
     }
     // Only the node Galera calls safe, with nobody else in its last view: nothing to wait
-    // for, not even the settle window.
+    // for but the known nodes to answer, not even the settle window.
     let alone = top.len() == 1
         && candidate.s.safe_to_bootstrap
         && candidate
@@ -706,7 +731,9 @@ fn full_outage(
             .is_none_or(|v| v.members.len() == 1);
     let settled = pending.is_empty() && i.stable_for >= i.params.settle;
     let timed_out = i.waited >= i.params.outage_timeout;
-    let by_views = complete && (settled || alone);
+    // (Even then, a known node that does not answer is waited for: unknown is not absent,
+    // and it may be a Primary component this node cannot reach.)
+    let by_views = complete && (settled || (alone && pending.is_empty()));
     let by_majority = majority && timed_out && settled;
     let by_override = override_on && settled;
 
@@ -825,6 +852,7 @@ fn full_outage(
                 ),
                 waiting_for: Vec::new(),
                 superseded: true,
+                accept: None,
             };
         }
         let running: Vec<String> = voters
@@ -844,8 +872,8 @@ fn full_outage(
         }
     }
     if !candidate.is_self(i) {
-        return wait(
-            format!(
+        return Plan::Wait {
+            reason: format!(
                 "full outage: {} has the most advanced data (seqno {best_pos}) and bootstraps \
                  ({how}); waiting to join it{}",
                 candidate.s.label(),
@@ -855,7 +883,34 @@ fn full_outage(
                     ""
                 }
             ),
-            Vec::new(),
+            waiting_for: Vec::new(),
+            superseded: false,
+            accept: candidate.s.volume_id.as_ref().map(|id| record::Member {
+                volume_id: Some(id.clone()),
+                address: Some(candidate.addr),
+                name: candidate.s.node_name.clone(),
+            }),
+        };
+    }
+    // Before it bootstraps, every other node with data here has recorded that it does (see
+    // `Plan::Wait::accept`): a quorum of a view can then be used once, not twice.
+    let own_id = i.own.volume_id.as_deref().unwrap_or_default();
+    let unrecorded: Vec<String> = voters
+        .iter()
+        .filter(|v| !v.is_self(i) && !accepts(v.s, own_id))
+        .map(|v| v.s.label())
+        .collect();
+    if !alone && !unrecorded.is_empty() {
+        return wait(
+            format!(
+                "full outage: this node has the most advanced data (seqno {best_pos}) and \
+                 bootstraps ({how}) once {} recorded it",
+                unrecorded.join(", ")
+            ),
+            unrecorded
+                .iter()
+                .map(|l| format!("{l} to record the bootstrap"))
+                .collect(),
         );
     }
     Plan::Bootstrap {
@@ -866,6 +921,13 @@ fn full_outage(
         ),
         forced: needs_override,
     }
+}
+
+/// Whether `s` has recorded that the node with volume `id` bootstraps.
+fn accepts(s: &NodeState, id: &str) -> bool {
+    s.accepted
+        .as_ref()
+        .is_some_and(|m| m.volume_id.as_deref() == Some(id))
 }
 
 /// Whether `s` recorded the same view as `view` with itself at `addr`.

@@ -70,6 +70,17 @@ fn viewed(mut s: NodeState, members: &[u8]) -> NodeState {
     s
 }
 
+/// `s` with its last view `members`, after it recorded that node `candidate` bootstraps.
+fn recorded(s: NodeState, members: &[u8], candidate: u8) -> NodeState {
+    let mut s = viewed(s, members);
+    s.accepted = Some(Member {
+        volume_id: Some(format!("vol{candidate}")),
+        address: Some(ip(candidate)),
+        name: format!("n{candidate}"),
+    });
+    s
+}
+
 /// `s` that was still joining (not Synced) in its last view.
 fn joining_in_view(mut s: NodeState) -> NodeState {
     if let Some(v) = &mut s.last_view {
@@ -505,11 +516,21 @@ fn cases() -> Vec<Case> {
             "every member of the last view is here: the most advanced bootstraps",
             viewed(data(2, 50, false), &[1, 2, 3]),
             vec![
-                (1, Some(viewed(data(1, 40, false), &[1, 2, 3]))),
-                (3, Some(viewed(data(3, 45, false), &[1, 2, 3]))),
+                (1, Some(recorded(data(1, 40, false), &[1, 2, 3], 2))),
+                (3, Some(recorded(data(3, 45, false), &[1, 2, 3], 2))),
             ],
             Want::Bootstrap,
             "every member of its last Primary view is here",
+        ),
+        case(
+            "the most advanced waits until the others recorded that it bootstraps",
+            viewed(data(2, 50, false), &[1, 2, 3]),
+            vec![
+                (1, Some(recorded(data(1, 40, false), &[1, 2, 3], 2))),
+                (3, Some(viewed(data(3, 45, false), &[1, 2, 3]))),
+            ],
+            Want::Wait,
+            "once n3 (10.0.0.3) recorded it",
         ),
         case(
             "a stale node never bootstraps while a newer one is here",
@@ -525,8 +546,8 @@ fn cases() -> Vec<Case> {
             "ties go to the lowest address",
             viewed(data(1, 50, false), &[1, 2, 3]),
             vec![
-                (2, Some(viewed(data(2, 50, false), &[1, 2, 3]))),
-                (3, Some(viewed(data(3, 40, false), &[1, 2, 3]))),
+                (2, Some(recorded(data(2, 50, false), &[1, 2, 3], 1))),
+                (3, Some(recorded(data(3, 40, false), &[1, 2, 3], 1))),
             ],
             Want::Bootstrap,
             "most advanced",
@@ -535,18 +556,28 @@ fn cases() -> Vec<Case> {
             "ties: the one Galera calls safe wins",
             viewed(data(3, 50, true), &[3]),
             vec![
-                (1, Some(viewed(data(1, 50, false), &[1, 3]))),
-                (2, Some(viewed(data(2, 50, false), &[1, 2, 3]))),
+                (1, Some(recorded(data(1, 50, false), &[1, 3], 3))),
+                (2, Some(recorded(data(2, 50, false), &[1, 2, 3], 3))),
             ],
             Want::Bootstrap,
             "every member of its last Primary view is here",
         ),
+        Case {
+            stable_for: 0,
+            ..case(
+                "the last member of the Primary component needs nobody, not even time",
+                clean(viewed(data(3, 50, true), &[3])),
+                vec![(1, Some(data(1, 40, false)))],
+                Want::Bootstrap,
+                "last member of the Primary component",
+            )
+        },
         case(
-            "the last member of the Primary component needs nobody",
+            "the last member of the Primary component still waits for a known node to answer",
             clean(viewed(data(3, 50, true), &[3])),
             vec![(1, None), (2, None)],
-            Want::Bootstrap,
-            "last member of the Primary component",
+            Want::Wait,
+            "10.0.0.1, 10.0.0.2 to answer",
         ),
         case(
             "empty volumes outvote nothing (schedule 1)",
@@ -598,7 +629,7 @@ fn cases() -> Vec<Case> {
             ..case(
                 "after the timeout, a crashed majority of the view is enough",
                 viewed(data(2, 50, false), &[1, 2, 3]),
-                vec![(1, Some(viewed(data(1, 40, false), &[1, 2, 3])))],
+                vec![(1, Some(recorded(data(1, 40, false), &[1, 2, 3], 2)))],
                 Want::Bootstrap,
                 "a majority of its last Primary view",
             )
@@ -614,6 +645,16 @@ fn cases() -> Vec<Case> {
                 )],
                 Want::Wait,
                 "was still joining its last component",
+            )
+        },
+        Case {
+            waited: 61,
+            ..case(
+                "a node that recorded another's bootstrap waits for it, timeout or not",
+                recorded(data(2, 50, false), &[1, 2, 3], 3),
+                vec![(1, Some(recorded(data(1, 50, false), &[1, 2, 3], 3)))],
+                Want::Wait,
+                "recorded that n3 (volume vol3, last at 10.0.0.3) bootstraps",
             )
         },
         Case {
@@ -639,7 +680,7 @@ fn cases() -> Vec<Case> {
                 5,
                 Some(NodeState {
                     volume_id: Some("vol2".into()),
-                    ..viewed(data(5, 50, false), &[1, 2])
+                    ..recorded(data(5, 40, false), &[1, 2], 1)
                 }),
             )],
             Want::Bootstrap,
@@ -701,7 +742,7 @@ fn cases() -> Vec<Case> {
             ..case(
                 "an override on the most advanced node: it bootstraps without the missing",
                 viewed(data(2, 50, false), &[1, 2, 3]),
-                vec![(1, Some(viewed(data(1, 40, false), &[1, 2, 3])))],
+                vec![(1, Some(recorded(data(1, 40, false), &[1, 2, 3], 2)))],
                 Want::Bootstrap,
                 "operator override: not waiting for n3",
             )
@@ -720,7 +761,10 @@ fn cases() -> Vec<Case> {
         case(
             "an override on a peer reaches the most advanced node",
             viewed(data(2, 50, false), &[1, 2, 3]),
-            vec![(1, Some(overridden(viewed(data(1, 40, false), &[1, 2, 3]))))],
+            vec![(
+                1,
+                Some(overridden(recorded(data(1, 40, false), &[1, 2, 3], 2))),
+            )],
             Want::Bootstrap,
             "operator override",
         ),
@@ -743,7 +787,7 @@ fn cases() -> Vec<Case> {
                     2,
                     Some(NodeState {
                         lineage: vec![epoch("a", -1), epoch("z", 40)],
-                        ..viewed(data(2, 45, false), &[2])
+                        ..recorded(data(2, 45, false), &[1, 2], 1)
                     }),
                 )],
                 Want::Bootstrap,
@@ -755,8 +799,8 @@ fn cases() -> Vec<Case> {
             "the survivor with the newest data and its view back: pc.bootstrap (schedule 4)",
             viewed(survivor(1, 60), &[1, 2, 3]),
             vec![
-                (2, Some(viewed(data(2, 50, false), &[1, 2, 3]))),
-                (3, Some(viewed(data(3, 55, false), &[1, 2, 3]))),
+                (2, Some(recorded(data(2, 50, false), &[1, 2, 3], 1))),
+                (3, Some(recorded(data(3, 55, false), &[1, 2, 3], 1))),
             ],
             Want::Bootstrap,
             "every member of its last Primary view is here",
@@ -804,9 +848,9 @@ fn cases() -> Vec<Case> {
             )
         },
         case(
-            "no record, the last to leave needs nobody",
+            "no record, the last to leave needs nobody else",
             clean(data(3, 50, true)),
-            vec![(1, None), (2, None)],
+            vec![],
             Want::Bootstrap,
             "last member",
         ),
@@ -835,7 +879,10 @@ fn cases() -> Vec<Case> {
             ..case(
                 "no record: after the timeout a majority of the nodes with data",
                 data(2, 50, false),
-                vec![(1, Some(data(1, 40, false))), (3, Some(data(3, 45, false)))],
+                vec![
+                    (1, Some(recorded(data(1, 40, false), &[2], 2))),
+                    (3, Some(recorded(data(3, 45, false), &[2], 2))),
+                ],
                 Want::Bootstrap,
                 "most advanced",
             )
@@ -871,7 +918,7 @@ fn overrides_are_marked_and_waits_name_what_they_wait_for() {
         ..case(
             "",
             viewed(data(2, 50, false), &[1, 2, 3]),
-            vec![(1, Some(viewed(data(1, 40, false), &[1, 2, 3])))],
+            vec![(1, Some(recorded(data(1, 40, false), &[1, 2, 3], 2)))],
             Want::Bootstrap,
             "",
         )
@@ -894,13 +941,34 @@ fn overrides_are_marked_and_waits_name_what_they_wait_for() {
         "",
         viewed(data(2, 50, false), &[1, 2, 3]),
         vec![
-            (1, Some(viewed(data(1, 40, false), &[1, 2, 3]))),
-            (3, Some(viewed(data(3, 45, false), &[1, 2, 3]))),
+            (1, Some(recorded(data(1, 40, false), &[1, 2, 3], 2))),
+            (3, Some(recorded(data(3, 45, false), &[1, 2, 3], 2))),
         ],
         Want::Bootstrap,
         "",
     );
     assert!(matches!(run(&c), Plan::Bootstrap { forced: false, .. }));
+    // The others record the bootstrap before it happens.
+    let c = case(
+        "",
+        viewed(data(1, 40, false), &[1, 2, 3]),
+        vec![
+            (2, Some(viewed(data(2, 50, false), &[1, 2, 3]))),
+            (3, Some(recorded(data(3, 45, false), &[1, 2, 3], 2))),
+        ],
+        Want::Wait,
+        "",
+    );
+    match run(&c) {
+        Plan::Wait {
+            accept: Some(candidate),
+            ..
+        } => {
+            assert_eq!(candidate.volume_id.as_deref(), Some("vol2"));
+            assert_eq!(candidate.address, Some(ip(2)));
+        }
+        other => panic!("{other:?}"),
+    }
 }
 
 #[test]

@@ -190,10 +190,11 @@ impl Start<'_> {
     ) -> Result<Outcome, NodeError> {
         let (settings, paths, run_as, state) = (self.settings, self.paths, self.run_as, self.state);
         let Discovered { own, members } = discover(sup, settings, resolver)?;
+        let found = members.len();
         log::info!(
             "{} lists {} node(s); this node is {own}",
             settings.discovery_name,
-            members.len()
+            found
         );
         state.update(|s| s.address = Some(own));
 
@@ -232,7 +233,7 @@ impl Start<'_> {
 
         let mut world = self.world(own)?;
         let force_file = paths.datadir.join(FORCE_BOOTSTRAP_FILE);
-        let plan = elect(
+        let (plan, known) = elect(
             sup,
             settings,
             &mut world,
@@ -247,7 +248,8 @@ impl Start<'_> {
         let overridden = state.get().override_requested.is_on();
         let prep = startup::prepare(&plan, &mut record, &state.get(), overridden, env_override);
         let (bootstrap, members, donors, started_as) = match plan {
-            Plan::Bootstrap { .. } => (true, members, Vec::new(), Started::Bootstrap),
+            // Every node the election knew of goes into the gcomm:// list.
+            Plan::Bootstrap { .. } => (true, known, Vec::new(), Started::Bootstrap),
             Plan::Join {
                 members,
                 donors,
@@ -527,7 +529,8 @@ struct Overrides<'a> {
     file: &'a Path,
 }
 
-/// Runs election rounds, one a second, until the plan is final (bootstrap, join or refuse).
+/// Runs election rounds, one a second, until the plan is final (bootstrap, join or refuse);
+/// returns it with every node the election knew of.
 /// An override (looked for at every round, so that `galera-init bootstrap` acts without a
 /// restart) is published on `/state`. When a running component turns out to have given this
 /// node's history up, the record (of a datadir with data) says so from then on.
@@ -539,7 +542,7 @@ fn elect(
     forced: Overrides,
     allow_pc_recovery: bool,
     mut record: Option<(&mut Record, &Path)>,
-) -> Result<Plan, NodeError> {
+) -> Result<(Plan, Vec<IpAddr>), NodeError> {
     let mut election = Election::new(params(settings), world.now());
     let mut env = forced.env;
     loop {
@@ -577,6 +580,18 @@ fn elect(
             state.update(|s| s.override_requested = Override::None);
         }
         if let Plan::Wait {
+            accept: Some(candidate),
+            ..
+        } = &plan
+            && let Some((record, datadir)) = record.as_mut()
+            && record.accepted.as_ref() != Some(candidate)
+        {
+            // Recorded before the other node may bootstrap: it waits for this.
+            record.accepted = Some(candidate.clone());
+            save_record(datadir, record);
+            state.update(|s| s.accepted = Some(candidate.clone()));
+        }
+        if let Plan::Wait {
             superseded: true, ..
         } = &plan
             && let Some((record, datadir)) = record.as_mut()
@@ -593,7 +608,7 @@ fn elect(
         }
         match plan {
             Plan::Wait { .. } => sup.pause(ELECTION_INTERVAL)?,
-            plan => return Ok(plan),
+            plan => return Ok((plan, election.listed().to_vec())),
         }
     }
 }

@@ -1,5 +1,8 @@
 //! What a node does while mariadbd runs, once a second: the [`Monitor`].
 //!
+//! - **Makes itself known.** While Primary it asks the nodes DNS lists outside its component
+//!   for their state, which names it to them: a starting node whose DNS answer lags learns
+//!   that a Primary component runs.
 //! - **Keeps the record.** While the node is Primary it notes the component's members by
 //!   volume id (asking each member's `/state` at its `wsrep_incoming_addresses` entry), the
 //!   end of a pending bootstrap, the lineage of a component it joined or that another member
@@ -25,6 +28,7 @@ use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 use std::time::Duration;
 
 use crate::decision::{Override, Params, Plan};
+use crate::discovery::Answer;
 use crate::election::{Election, World};
 use crate::record::{self, Epoch, LastView, Member, Record};
 use crate::state::{NodeState, Phase, Shared};
@@ -92,6 +96,7 @@ pub struct Monitor {
     has_data: bool,
     with_others_at: Option<Duration>,
     component_lineage: Vec<Epoch>,
+    sst_seen: bool,
 }
 
 impl Monitor {
@@ -126,6 +131,7 @@ impl Monitor {
             has_data,
             with_others_at: None,
             component_lineage,
+            sst_seen: false,
         }
     }
 
@@ -150,6 +156,7 @@ impl Monitor {
     pub fn tick(&mut self, world: &mut dyn World, own: &NodeState) -> Actions {
         let now = world.now();
         let mut act = Actions::default();
+        self.sst_seen |= own.sst_in_progress;
         if own.is_primary() {
             self.primary(world, own, &mut act);
             return act;
@@ -174,9 +181,11 @@ impl Monitor {
         }
         self.runtime = None;
         self.stop_at = None;
+        self.announce(world, own);
         let mut changed = self.record.commit_bootstrap();
         // In a Primary component, this node's history is the cluster's again.
         changed |= std::mem::take(&mut self.record.superseded);
+        changed |= self.record.accepted.take().is_some();
         // The component's members, by volume: asked again whenever the view changes, and
         // until every member has answered.
         let conf = own.wsrep_cluster_conf_id;
@@ -207,8 +216,10 @@ impl Monitor {
                     .iter()
                     .find(|(p, _)| p == a)
                     .and_then(|(_, s)| s.as_ref());
-                if let Some(s) = s {
-                    changed |= self.record.follow_component(&s.lineage, own.is_synced());
+                // Only Synced members speak for the component's history (a joiner may not
+                // have taken it yet).
+                if let Some(s) = s.filter(|s| s.is_synced()) {
+                    changed |= self.record.extend_lineage(&s.lineage);
                     if s.lineage.len() > self.component_lineage.len() {
                         self.component_lineage = s.lineage.clone();
                     }
@@ -229,13 +240,14 @@ impl Monitor {
                 synced: own.is_synced(),
             });
         }
-        // A joiner's history is the component's once it is Synced: the lineage its members
-        // report now (the component may have been restored since the join was decided).
-        if let Started::Join { .. } = &self.started
-            && !self.adopted
-            && own.is_synced()
-        {
+        // A joiner's history is the component's once it is Synced: the lineage its Synced
+        // members report now (the component may have been restored since the join was
+        // decided). The same after an SST into a running node: Galera merged it into
+        // another history.
+        let joining = matches!(self.started, Started::Join { .. }) && !self.adopted;
+        if (joining || self.sst_seen) && own.is_synced() {
             self.adopted = true;
+            self.sst_seen = false;
             changed |= self.record.joined(&self.component_lineage);
         }
         // A joiner's view: it holds the view's data once it is Synced.
@@ -254,6 +266,24 @@ impl Monitor {
         }
         if changed {
             act.save = Some(self.record.clone());
+        }
+    }
+
+    /// Asks the nodes DNS lists that are not in this component for their state: asking
+    /// names this node, so a starting node whose own DNS answer lags learns that a Primary
+    /// component runs, instead of taking itself for alone.
+    fn announce(&mut self, world: &mut dyn World, own: &NodeState) {
+        let Answer::Ready(found) = world.lookup() else {
+            return;
+        };
+        let members = own.incoming_addresses();
+        let outside: Vec<IpAddr> = found
+            .members
+            .into_iter()
+            .filter(|a| Some(*a) != own.address && !members.contains(a))
+            .collect();
+        if !outside.is_empty() {
+            world.fetch(&outside);
         }
     }
 
@@ -344,6 +374,18 @@ impl Monitor {
             }
         }
         if let Plan::Wait {
+            accept: Some(candidate),
+            ..
+        } = &plan
+            && self.record.accepted.as_ref() != Some(candidate)
+        {
+            // Recorded before the other node may bootstrap: it waits for this.
+            self.record.accepted = Some(candidate.clone());
+            if self.has_data {
+                act.save = Some(self.record.clone());
+            }
+        }
+        if let Plan::Wait {
             superseded: true, ..
         } = &plan
             && self.stop_at.is_none()
@@ -376,6 +418,7 @@ pub fn publish(state: &mut NodeState, record: &Record) {
     state.lineage = record.published_lineage();
     state.last_view = record.last_view.clone();
     state.superseded = record.superseded;
+    state.accepted = record.accepted.clone();
 }
 
 /// What the monitor thread needs.
@@ -434,8 +477,10 @@ pub fn spawn(
             // only the force-bootstrap file (`galera-init bootstrap`) is an override.
             let force_file = ctx.datadir.join(crate::datadir::FORCE_BOOTSTRAP_FILE);
             let record_file = Record::path(&ctx.datadir);
+            let mut answered = false;
             while !stopped.load(Ordering::SeqCst) {
                 let vars = poller.read();
+                answered |= vars.is_some();
                 if stopped.load(Ordering::SeqCst) {
                     break;
                 }
@@ -450,8 +495,9 @@ pub fn spawn(
                     s.sst_in_progress = sst_file.exists();
                 });
                 let mut act = monitor.tick(&mut world, &ctx.state.get());
-                // An SST clears the datadir, the record with it: write it again.
-                if act.save.is_none() && monitor.was_primary() && !record_file.exists() {
+                // An SST clears the datadir, the record with it: once the server answers
+                // (it has its data), write it again, with the volume id peers know.
+                if act.save.is_none() && answered && !record_file.exists() {
                     act.save = Some(monitor.record().clone());
                 }
                 if let Some(r) = &act.save

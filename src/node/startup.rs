@@ -55,6 +55,7 @@ pub fn own_state(disk: &Disk, record: &Record) -> NodeState {
         s.last_view = record.last_view.clone();
         s.superseded = record.superseded;
         s.left_while_others = record.left_while_others;
+        s.accepted = record.accepted.clone();
     }
     s
 }

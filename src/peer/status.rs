@@ -78,6 +78,11 @@ pub fn apply(s: &mut NodeState, vars: Option<&HashMap<String, String>>) {
         s.phase = Phase::Running;
         s.fresh = Some(false);
     }
+    // In a Primary component, this node's data is that cluster's (after an SST, it may not
+    // be what the datadir said at start).
+    if s.is_primary() {
+        s.uuid = s.wsrep_cluster_state_uuid.clone();
+    }
 }
 
 #[cfg(test)]
@@ -118,6 +123,10 @@ mod tests {
         assert!(s.is_primary() && s.is_synced());
         assert_eq!(s.fresh, Some(false));
         assert_eq!(s.position(), Some(17));
+        assert_eq!(
+            s.uuid.as_deref(),
+            Some("9acf4d34-acdb-11e6-bcc3-d3e36276629f")
+        );
         assert_eq!(s.wsrep_cluster_conf_id, Some(5));
         assert_eq!(s.incoming_addresses().len(), 3);
         apply(&mut s, None);

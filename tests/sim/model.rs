@@ -93,6 +93,9 @@ pub struct Volume {
     pub left_clean_with_others: bool,
     /// Ground truth: its node was Synced in its last Primary view (not still joining).
     pub synced_in_last_view: bool,
+    /// Its node recorded that the node on this volume bootstraps, and has not been in a
+    /// Primary component since.
+    pub accepted: Option<usize>,
     /// The slot it was last attached to.
     pub home: usize,
     /// An override bootstrapped a history that leaves this volume's out: its history was
@@ -147,11 +150,13 @@ pub struct Db {
     pub pc_bootstrap: bool,
     /// A clean shutdown was asked for (by galera-init).
     pub stop: bool,
+    /// The `gcomm://` list of its config: the nodes it connects to.
+    pub gcomm: BTreeSet<IpAddr>,
 }
 
 impl Db {
     /// A mariadbd that starts now.
-    pub fn new(mode: Mode, saved_view: Option<View>, now: u64) -> Db {
+    pub fn new(mode: Mode, saved_view: Option<View>, now: u64, gcomm: BTreeSet<IpAddr>) -> Db {
         Db {
             mode,
             conn: Conn::Connecting { since: now },
@@ -162,6 +167,7 @@ impl Db {
             prim_view: None,
             pc_bootstrap: false,
             stop: false,
+            gcomm,
         }
     }
 }
@@ -247,6 +253,10 @@ pub struct Sim {
     pub trace: Vec<String>,
     /// Faults have ended (the `heal` event).
     pub healed_at: Option<u64>,
+    /// A node with an empty volume started a new cluster while data of another survived
+    /// out of its sight (no CLUSTER_SIZE, README): from then on an operator must choose,
+    /// and Galera may merge running nodes of the two by SST when they meet.
+    pub two_clusters: bool,
     /// The step each transaction was committed in.
     commit_step: BTreeMap<u64, u64>,
     /// The member slots of every Primary view, by id.
@@ -301,6 +311,7 @@ impl Sim {
             violations: Vec::new(),
             trace: Vec::new(),
             healed_at: None,
+            two_clusters: false,
             commit_step: BTreeMap::new(),
             views: BTreeMap::new(),
             next_tx: 1,
@@ -341,6 +352,7 @@ impl Sim {
             last_view: None,
             left_clean_with_others: false,
             synced_in_last_view: false,
+            accepted: None,
             home,
             given_up: false,
         });
@@ -681,6 +693,30 @@ impl Sim {
         a == b || (!self.slots[a - 1].cut && !self.slots[b - 1].cut)
     }
 
+    /// The running mariadbd that slot `s`'s group communication reaches: two connect when
+    /// the network lets them and either has the other in its `gcomm://` list; once
+    /// connected they learn each other's peers (Galera gossips addresses).
+    fn group(&self, s: usize) -> BTreeSet<usize> {
+        let mut group = BTreeSet::from([s]);
+        let mut todo = vec![s];
+        while let Some(a) = todo.pop() {
+            let Some(da) = self.db(a) else { continue };
+            for b in self.running() {
+                if group.contains(&b) || !self.reachable(a, b) {
+                    continue;
+                }
+                let db = self.db(b).unwrap();
+                let knows = da.gcomm.contains(&self.slots[b - 1].addr)
+                    || db.gcomm.contains(&self.slots[a - 1].addr);
+                if knows {
+                    group.insert(b);
+                    todo.push(b);
+                }
+            }
+        }
+        group
+    }
+
     fn db(&self, s: usize) -> Option<&Db> {
         self.slots[s - 1].task.as_ref().and_then(|t| t.db())
     }
@@ -753,17 +789,19 @@ impl Sim {
             .copied()
             .filter(|m| self.db(*m).is_some_and(|d| d.in_primary))
             .collect();
-        // The uncut members talk to each other; a cut one is alone.
-        let uncut: Vec<usize> = alive
+        // The members that still reach each other: the largest such group goes on.
+        let group: Vec<usize> = alive
             .iter()
-            .copied()
-            .filter(|m| !self.slots[m - 1].cut)
-            .collect();
-        let group = if uncut.is_empty() {
-            alive.iter().copied().take(1).collect()
-        } else {
-            uncut
-        };
+            .map(|m| {
+                let g = self.group(*m);
+                alive
+                    .iter()
+                    .copied()
+                    .filter(|x| g.contains(x))
+                    .collect::<Vec<_>>()
+            })
+            .max_by_key(|g| g.len())
+            .unwrap_or_default();
         let keeps = group.len() * 2 > p.view.len();
         let lost: Vec<usize> = if keeps {
             alive
@@ -822,7 +860,6 @@ impl Sim {
         let remnants: Vec<(usize, u64)> = running
             .iter()
             .copied()
-            .filter(|s| !self.slots[s - 1].cut)
             .filter_map(|s| {
                 let db = self.db(s).unwrap();
                 (!db.in_primary && db.conn == Conn::Member)
@@ -833,7 +870,14 @@ impl Sim {
             .collect();
         if let Some(greatest) = remnants.iter().map(|(_, v)| *v).max() {
             let members = self.views.get(&greatest).cloned().unwrap_or_default();
-            let back = members.iter().all(|m| remnants.contains(&(*m, greatest)));
+            let together = members
+                .iter()
+                .next()
+                .map(|m| self.group(*m))
+                .unwrap_or_default();
+            let back = members
+                .iter()
+                .all(|m| remnants.contains(&(*m, greatest)) && together.contains(m));
             if back && !members.is_empty() {
                 let best = members
                     .iter()
@@ -870,7 +914,7 @@ impl Sim {
                 .filter_map(|v| {
                     waiting.iter().copied().find(|w| {
                         self.slots[w - 1].vol == *v
-                            && self.reachable(*w, *s)
+                            && self.group(*s).contains(w)
                             && self.db(*w).unwrap().saved_view.as_ref() == Some(&view)
                     })
                 })
@@ -1022,14 +1066,33 @@ impl Sim {
                 );
             }
             self.discarded.extend(lost);
+            // What the override did not wait for is given up: histories that diverge, and
+            // the volumes of the nodes that were not there (they may come back later with
+            // their own view of the cluster and no way to know of this one).
             let src = self.slots[s - 1].vol;
+            let here: BTreeSet<usize> = (1..=self.slots.len())
+                .filter(|o| self.slots[o - 1].task.is_some() && self.reachable(s, *o))
+                .map(|o| self.slots[o - 1].vol)
+                .collect();
             for v in &mut self.volumes {
                 if let (false, Some(d)) = (v.destroyed, &v.data) {
-                    v.given_up = v.id != src && !is_prefix(&d.history, history);
+                    v.given_up =
+                        v.id != src && (!is_prefix(&d.history, history) || !here.contains(&v.id));
                 }
             }
-            self.volumes[src - 1].given_up = false;
             return;
+        }
+        if blind
+            && how == "bootstrap"
+            && self
+                .volumes
+                .iter()
+                .any(|v| !v.destroyed && v.data.is_some())
+        {
+            self.note(format!(
+                "slot {s}: a second cluster, out of sight of the first"
+            ));
+            self.two_clusters = true;
         }
         if lost.is_empty() {
             return;
@@ -1054,9 +1117,10 @@ impl Sim {
             // No node it knew of held data: it cannot know of data elsewhere (README).
             self.note(format!(
                 "slot {s}: new cluster from empty volumes while {} acknowledged \
-                 transaction(s) survive on detached volumes",
+                 transaction(s) survive elsewhere: two clusters from now on",
                 lost.len()
             ));
+            self.two_clusters = true;
             self.discarded.extend(lost);
             return;
         }
@@ -1087,7 +1151,7 @@ impl Sim {
                     Conn::Member => true,
                     Conn::Transfer { .. } => false,
                 };
-            if !eligible || (anchor > 0 && !self.reachable(s, anchor)) {
+            if !eligible || (anchor > 0 && !self.group(anchor).contains(&s)) {
                 continue;
             }
             let data = self.vol_of(s).data.clone();
@@ -1133,7 +1197,12 @@ impl Sim {
                                 && !self.discarded.contains(t)
                         })
                         .count();
-                    if unique > 0 {
+                    if unique > 0 && self.two_clusters {
+                        self.note(format!(
+                            "slot {s}: Galera merges data of another cluster by SST ({unique} \
+                             acknowledged transaction(s)): two clusters existed"
+                        ));
+                    } else if unique > 0 {
                         self.violate(
                             "wiped",
                             format!(
@@ -1260,8 +1329,25 @@ impl Sim {
         };
         let id = p.view_id;
         let v = self.vol_mut(s);
+        v.accepted = None;
         if v.last_view.as_ref().is_some_and(|l| l.id == id) {
             v.synced_in_last_view = true;
+        }
+    }
+
+    /// Slot `s` recorded that another node bootstraps (`Plan::Wait::accept`): for liveness,
+    /// it cannot go on without that node until it is in a Primary component again.
+    pub fn accepted(&mut self, s: usize, candidate: &galera_init::record::Member) {
+        let vol = self
+            .volumes
+            .iter()
+            .find(|v| {
+                v.record.as_ref().map(|r| Some(&r.volume_id)) == Some(candidate.volume_id.as_ref())
+            })
+            .map(|v| v.id);
+        let v = self.vol_mut(s);
+        if v.data.is_some() {
+            v.accepted = vol;
         }
     }
 
@@ -1342,7 +1428,8 @@ impl Sim {
                 let majority = here * 2 > view.members.len()
                     && !n.left_clean_with_others
                     && n.synced_in_last_view;
-                complete || majority
+                let waits_for_candidate = n.accepted.is_some_and(|c| !present(c));
+                (complete || majority) && !waits_for_candidate
             })
     }
 

@@ -33,6 +33,7 @@ enum Phase {
         until: u64,
         bootstrap: bool,
         started: Started,
+        gcomm: BTreeSet<IpAddr>,
     },
     /// mariadbd runs, watched by the monitor.
     Running { db: Db, monitor: Box<Monitor> },
@@ -184,6 +185,12 @@ impl Task {
             Phase::Preparing { .. } => StatePhase::Joining,
             Phase::Running { db, monitor } => {
                 monitor::publish(&mut st, monitor.record());
+                // As the monitor thread publishes it: only the file can be pending now.
+                st.override_requested = if sim.vol_of(self.slot).force_file {
+                    Override::Command
+                } else {
+                    Override::None
+                };
                 // mariadbd answers once it has been in a Primary component: until then
                 // (joining, or waiting for pc.recovery) its storage engines are not open.
                 let answers = db.conn == Conn::Member;
@@ -286,10 +293,11 @@ impl Task {
                 until,
                 bootstrap,
                 started,
+                gcomm,
             } => {
                 if *until <= now {
-                    let (bootstrap, started) = (*bootstrap, started.clone());
-                    self.start_db(sim, bootstrap, started);
+                    let (bootstrap, started, gcomm) = (*bootstrap, started.clone(), gcomm.clone());
+                    self.start_db(sim, bootstrap, started, gcomm);
                 }
             }
             Phase::Running { .. } => self.monitor(sim, reports),
@@ -373,7 +381,18 @@ impl Task {
             }
         }
         match plan {
-            Plan::Wait { superseded, .. } => {
+            Plan::Wait {
+                superseded, accept, ..
+            } => {
+                if let Some(candidate) = accept
+                    && sim.vol_of(slot).data.is_some()
+                    && self.record.accepted.as_ref() != Some(&candidate)
+                {
+                    sim.accepted(slot, &candidate);
+                    self.record.accepted = Some(candidate.clone());
+                    self.own.accepted = Some(candidate);
+                    sim.vol_mut_of(slot).record = Some(self.record.clone());
+                }
                 if superseded && sim.vol_of(slot).data.is_some() && !self.record.superseded {
                     self.record.superseded = true;
                     self.own.superseded = true;
@@ -400,11 +419,13 @@ impl Task {
                     until: now + if fresh { INIT_STEPS } else { 1 },
                     bootstrap: true,
                     started: Started::Bootstrap,
+                    gcomm: election.listed().iter().copied().collect(),
                 };
             }
             Plan::Join {
                 pc_recovery,
                 lineage,
+                members,
                 ..
             } => {
                 self.forced_bootstrap = false;
@@ -420,13 +441,20 @@ impl Task {
                         pc_recovery,
                         lineage,
                     },
+                    gcomm: members.into_iter().collect(),
                 };
             }
         }
         Outcome::Continue
     }
 
-    fn start_db(&mut self, sim: &mut Sim, bootstrap: bool, started: Started) {
+    fn start_db(
+        &mut self,
+        sim: &mut Sim,
+        bootstrap: bool,
+        started: Started,
+        gcomm: BTreeSet<IpAddr>,
+    ) {
         let now = sim.now;
         let v = sim.vol_mut_of(self.slot);
         let has_data = v.data.is_some();
@@ -464,7 +492,7 @@ impl Task {
             has_data || bootstrap,
         );
         self.phase = Phase::Running {
-            db: Db::new(mode, saved, now),
+            db: Db::new(mode, saved, now, gcomm),
             monitor: Box::new(monitor),
         };
     }
@@ -477,6 +505,11 @@ impl Task {
         let Some((_, mut own)) = reports.get(&self.addr).cloned() else {
             return;
         };
+        if own.is_primary() {
+            // As `peer::status::apply` does: the data is this cluster's now.
+            self.own.uuid = own.wsrep_cluster_state_uuid.clone();
+            own.uuid = self.own.uuid.clone();
+        }
         own.override_requested = if sim.vol_of(slot).force_file {
             Override::Command
         } else {
@@ -493,8 +526,18 @@ impl Task {
             (act, w.notes)
         };
         apply_notes(sim, notes);
-        if act.save.is_none() && monitor.was_primary() && sim.vol_of(slot).record.is_none() {
+        if act.save.is_none()
+            && own.phase == StatePhase::Running
+            && sim.vol_of(slot).record.is_none()
+        {
             act.save = Some(monitor.record().clone());
+        }
+        if let Some(Plan::Wait {
+            accept: Some(candidate),
+            ..
+        }) = &act.plan
+        {
+            sim.accepted(slot, candidate);
         }
         if let Some(r) = act.save.take() {
             sim.vol_mut_of(slot).record = Some(r);

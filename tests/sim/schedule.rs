@@ -228,12 +228,18 @@ pub fn generate(seed: u64) -> Schedule {
     g.slots = slots;
     g.settle = config.settle;
     // Without CLUSTER_SIZE, one fresh cluster is guaranteed only while every node's DNS
-    // lists the others within the settle window (README): longer splits need CLUSTER_SIZE.
-    g.bounded_dns = cluster_size.is_none();
+    // lists the others within the settle window (README): longer splits need CLUSTER_SIZE,
+    // and an override gives that guarantee up too.
+    let overrides = g.rng.chance(40);
+    g.bounded_dns = cluster_size.is_none() || overrides;
     g.formation();
     for _ in 0..g.rng.range(2, 6) {
         g.writes(3);
-        match g.rng.range(0, 11) {
+        let mut kind = g.rng.range(0, 11);
+        if !overrides && (kind == 7 || kind == 8) {
+            kind = 3;
+        }
+        match kind {
             0 => g.kill_one(),
             1 => g.stop_one(),
             2 => g.rolling_restart(),

@@ -159,6 +159,27 @@ fn a_primary_node_records_its_view_by_volume_and_adopts_the_lineage_it_joined() 
 }
 
 #[test]
+fn a_primary_node_asks_the_nodes_outside_its_component() {
+    let mut m = monitor(Started::Bootstrap);
+    let mut w = world(1, &[running(2, "Primary", 5, &[1, 2])]);
+    w.listed.push(ip(7));
+    w.listed.sort();
+    m.tick(&mut w, &running(1, "Primary", 5, &[1, 2]));
+    assert!(
+        w.asked.contains(&ip(7)),
+        "a node DNS lists, not a member: {:?}",
+        w.asked
+    );
+    w.asked.clear();
+    m.tick(&mut w, &running(1, "Primary", 5, &[1, 2]));
+    assert_eq!(
+        w.asked,
+        [ip(7)],
+        "members are asked only when the view changes"
+    );
+}
+
+#[test]
 fn a_view_short_of_members_is_not_recorded() {
     let mut m = monitor(Started::Bootstrap);
     let mut own = running(1, "Primary", 5, &[1, 2]);
@@ -230,6 +251,12 @@ fn a_survivor_with_the_newest_data_restores_the_component_with_pc_bootstrap() {
         seqno: Some(15),
         volume_id: Some(format!("vol{k}")),
         last_view: view.clone(),
+        // They recorded that this node bootstraps.
+        accepted: Some(crate::record::Member {
+            volume_id: Some("vol1".into()),
+            address: Some(ip(1)),
+            name: "n1".into(),
+        }),
         ..NodeState::default()
     };
     w.states = [(ip(2), behind(2)), (ip(3), behind(3))]

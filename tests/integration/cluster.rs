@@ -1,149 +1,13 @@
 //! Clusters of three or more nodes in the namespace lab, with faults injected: the cases
 //! where other images bootstrap twice, lose acknowledged writes or never heal.
 
-use std::collections::HashSet;
 use std::net::Ipv4Addr;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use mysql::prelude::Queryable;
 use nix::sys::signal::Signal;
 
-use crate::lab::{Lab, Node, Running, connect, status_var, wait_synced, wait_until};
-
-const USER: &str = "mysqldbuser";
-const PASS: &str = "mysqldbpass";
-const DB: &str = "mytestdb";
-/// Generous bounds: two SSTs in parallel take ~13 s on this lab's two cores.
-const FORM: Duration = Duration::from_secs(180);
-
-/// The seed's environment from the README, with a short settle window for test speed.
-fn env(lab: &Lab) -> Vec<(String, String)> {
-    [
-        ("DB_SERVICE_NAME", lab.service.as_str()),
-        ("MYSQL_ROOT_PASSWORD", "rootpass"),
-        ("MYSQL_DATABASE", DB),
-        ("MYSQL_USER", USER),
-        ("MYSQL_PASSWORD", PASS),
-        ("SETTLE_WINDOW", "3"),
-        ("OUTAGE_TIMEOUT", "30"),
-        ("PC_RECOVERY_TIMEOUT", "15"),
-    ]
-    .iter()
-    .map(|(k, v)| (k.to_string(), v.to_string()))
-    .collect()
-}
-
-fn start(node: &Node, env: &[(String, String)]) -> Running {
-    start_args(node, env, &[])
-}
-
-/// Starts a node with extra mariadbd arguments.
-fn start_args(node: &Node, env: &[(String, String)], args: &[&str]) -> Running {
-    let refs: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
-    node.start(&refs, args)
-}
-
-/// A cluster of three that acknowledged rows `0..n`, then lost power: every PID 1 SIGKILLed.
-fn outage_after_rows(lab: &mut Lab, n: i64) -> (Vec<Node>, Vec<Ipv4Addr>) {
-    let (nodes, mut running, _) = cold_start(lab);
-    let addrs: Vec<Ipv4Addr> = nodes.iter().map(|n| n.addr).collect();
-    write_rows(addrs[0], 0, n);
-    power_cut(&mut running);
-    (nodes, addrs)
-}
-
-fn logs(running: &[&Running]) -> String {
-    running
-        .iter()
-        .map(|r| format!("==== {} ====\n{}", r.node.hostname, r.log()))
-        .collect()
-}
-
-/// Waits until every address is Synced in one Primary component of `addrs.len()` nodes,
-/// and returns that component's cluster UUID.
-fn assert_one_cluster(addrs: &[Ipv4Addr], running: &[&Running]) -> String {
-    let n = addrs.len() as u32;
-    for a in addrs {
-        assert!(
-            wait_synced(*a, USER, PASS, n, FORM),
-            "{a} not Synced in a Primary component of {n}:\n{}",
-            logs(running)
-        );
-    }
-    let uuids: HashSet<String> = addrs
-        .iter()
-        .map(|a| status_var(*a, USER, PASS, "wsrep_cluster_state_uuid").unwrap_or_default())
-        .collect();
-    assert_eq!(uuids.len(), 1, "more than one cluster: {uuids:?}");
-    uuids.into_iter().next().unwrap()
-}
-
-fn sql(addr: Ipv4Addr, stmt: &str) {
-    let mut c = connect(addr, USER, PASS).unwrap_or_else(|e| panic!("connect {addr}: {e}"));
-    c.query_drop(stmt)
-        .unwrap_or_else(|e| panic!("{stmt} on {addr}: {e}"));
-}
-
-/// Inserts rows `from..to` on `addr`, one acknowledged commit each.
-fn write_rows(addr: Ipv4Addr, from: i64, to: i64) {
-    let mut c = connect(addr, USER, PASS).unwrap();
-    c.query_drop(format!(
-        "CREATE TABLE IF NOT EXISTS {DB}.acked (id INT PRIMARY KEY)"
-    ))
-    .unwrap();
-    for i in from..to {
-        c.query_drop(format!("INSERT INTO {DB}.acked VALUES ({i})"))
-            .unwrap();
-    }
-}
-
-/// The rows of `acked` as `addr` sees them (after waiting for the node to apply every
-/// write it knows of).
-fn rows(addr: Ipv4Addr) -> Option<Vec<i64>> {
-    let mut c = connect(addr, USER, PASS).ok()?;
-    c.query_drop("SET SESSION wsrep_sync_wait = 1").ok()?;
-    c.query(format!("SELECT id FROM {DB}.acked ORDER BY id"))
-        .ok()
-}
-
-/// SIGKILLs every node's PID 1 at once, as a power cut would, and waits until they are gone.
-fn power_cut(running: &mut [Running]) {
-    for r in running.iter() {
-        r.signal(Signal::SIGKILL);
-    }
-    for r in running.iter_mut() {
-        assert!(
-            r.wait_exit(Duration::from_secs(30)).is_some(),
-            "a node survived SIGKILL"
-        );
-    }
-}
-
-/// Starts every node; returns them and the time the last one was started.
-fn start_all(nodes: &[Node], env: &[(String, String)]) -> (Vec<Running>, Instant) {
-    let running = nodes.iter().map(|n| start(n, env)).collect();
-    (running, Instant::now())
-}
-
-fn bootstraps(r: &Running) -> usize {
-    r.log().matches("decision: bootstrap").count()
-}
-
-/// Three fresh nodes that DNS lists together from the start form one cluster of three.
-fn cold_start(lab: &mut Lab) -> (Vec<Node>, Vec<Running>, Duration) {
-    let nodes: Vec<Node> = (1..=3).map(|k| lab.node(k)).collect();
-    let addrs: Vec<Ipv4Addr> = nodes.iter().map(|n| n.addr).collect();
-    lab.set_dns(&addrs);
-    let env = env(lab);
-    let t0 = Instant::now();
-    let running: Vec<Running> = nodes.iter().map(|n| start(n, &env)).collect();
-    let refs: Vec<&Running> = running.iter().collect();
-    assert_one_cluster(&addrs, &refs);
-    let took = t0.elapsed();
-    let total: usize = running.iter().map(bootstraps).sum();
-    assert_eq!(total, 1, "exactly one node bootstraps:\n{}", logs(&refs));
-    (nodes, running, took)
-}
+use crate::kit::*;
+use crate::lab::{Lab, Node, Running, status_var, wait_until};
 
 #[test]
 fn simultaneous_cold_start_forms_exactly_one_cluster() {
@@ -190,17 +54,20 @@ fn seed_walkthrough_scales_to_three() {
         status_var(addrs[1], USER, PASS, "wsrep_cluster_state_uuid").unwrap(),
         uuid
     );
-    // The state endpoint tells what the node is.
-    let state: serde_json::Value = ureq::get(&format!("http://{}:9200/state", addrs[1]))
-        .call()
-        .unwrap()
-        .body_mut()
-        .read_json()
-        .unwrap();
+    // The state endpoint tells what the node is. Its status poller reads once a second, and
+    // the node was a donor a moment ago: wait for a reading that shows it Synced.
+    let synced = wait_until(Duration::from_secs(30), || {
+        node_state(addrs[1]).is_some_and(|s| s["wsrep_local_state"] == 4)
+    });
+    let state = node_state(addrs[1]).unwrap();
+    assert!(synced, "/state never showed Synced: {state}");
     assert_eq!(state["phase"], "running");
     assert_eq!(state["wsrep_cluster_status"], "Primary");
-    assert_eq!(state["wsrep_local_state"], 4);
     assert_eq!(state["address"], addrs[1].to_string());
+    assert!(
+        state["volume_id"].as_str().is_some_and(|v| v.len() == 32),
+        "{state}"
+    );
 }
 
 /// SIGKILL to the writer's PID 1: the other two stay Primary and take writes; a replacement
@@ -319,9 +186,7 @@ fn full_outage_all_killed_at_once() {
         "full outage: last restart to Primary in {:.1}s",
         t0.elapsed().as_secs_f32()
     );
-    for a in &addrs {
-        assert_eq!(rows(*a).unwrap(), (0..50).collect::<Vec<i64>>());
-    }
+    assert_rows_everywhere(&addrs, 0..50);
 }
 
 /// Killed one by one, writes in between: the first one killed is stale. Restarted together,
@@ -355,9 +220,7 @@ fn full_outage_killed_one_by_one() {
         "the stale node bootstrapped:\n{}",
         running[0].log()
     );
-    for a in &addrs {
-        assert_eq!(rows(*a).unwrap(), (0..30).collect::<Vec<i64>>(), "{a}");
-    }
+    assert_rows_everywhere(&addrs, 0..30);
 }
 
 /// A full outage where one node cannot come back (its mariadbd aborts on a bad option): the
@@ -384,9 +247,7 @@ fn full_outage_with_a_node_that_cannot_start() {
     running.push(start(&nodes[2], &env));
     let refs: Vec<&Running> = running.iter().collect();
     assert_one_cluster(&addrs, &refs);
-    for a in &addrs {
-        assert_eq!(rows(*a).unwrap(), (0..25).collect::<Vec<i64>>(), "{a}");
-    }
+    assert_rows_everywhere(&addrs, 0..25);
 }
 
 /// A full outage where every member of the saved view comes back and reports, so the nodes
@@ -425,9 +286,7 @@ fn pc_recovery_that_cannot_complete_falls_back_to_the_election() {
     running[2] = start(&nodes[2], &env);
     let refs: Vec<&Running> = running.iter().collect();
     assert_one_cluster(&addrs, &refs);
-    for a in &addrs {
-        assert_eq!(rows(*a).unwrap(), (0..15).collect::<Vec<i64>>(), "{a}");
-    }
+    assert_rows_everywhere(&addrs, 0..15);
 }
 
 /// A full outage, then every node comes back with a new address (rescheduled tasks).
@@ -447,9 +306,7 @@ fn full_outage_restart_with_new_addresses() {
         "new addresses: restart to Primary in {:.1}s",
         t0.elapsed().as_secs_f32()
     );
-    for a in &addrs {
-        assert_eq!(rows(*a).unwrap(), (0..40).collect::<Vec<i64>>(), "{a}");
-    }
+    assert_rows_everywhere(&addrs, 0..40);
 }
 
 /// A node started while DNS does not list it waits; once listed it joins the running
@@ -472,22 +329,6 @@ fn dns_not_ready_waits_then_joins() {
     let refs: Vec<&Running> = running.iter().collect();
     assert_one_cluster(&addrs, &refs);
     assert_eq!(bootstraps(&running[3]), 0, "{}", running[3].log());
-}
-
-/// The status a node reports through its own socket (reachable while its link is down).
-fn local_status(r: &Running, var: &str) -> Option<String> {
-    let out = r.exec_in(
-        &[
-            "mariadb",
-            "-N",
-            "-B",
-            "-e",
-            &format!("SHOW GLOBAL STATUS LIKE '{var}'"),
-        ],
-        &[],
-    );
-    let text = String::from_utf8_lossy(&out.stdout).into_owned();
-    text.split_whitespace().nth(1).map(String::from)
 }
 
 /// A node cut off from the others does not bootstrap a new cluster, neither while cut off

@@ -167,6 +167,11 @@ impl Lab {
         lab
     }
 
+    /// The galera-init binary the nodes run (a path visible inside them too).
+    pub fn binary(&self) -> PathBuf {
+        self.dir.join("galera-init")
+    }
+
     /// The DNS server's address (the bridge's).
     pub fn gateway(&self) -> Ipv4Addr {
         Ipv4Addr::new(10, 213, self.id as u8, 1)

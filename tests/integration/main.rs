@@ -5,6 +5,8 @@
 //! (`--test-threads=1`, see scripts/test.sh) to stay within two cores.
 
 mod cluster;
+mod election;
+mod kit;
 mod lab;
 mod node_bad_input;
 mod node_single;

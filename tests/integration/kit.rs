@@ -1,0 +1,203 @@
+//! What the cluster tests share: the README's environment, starting nodes, writing and
+//! reading acknowledged rows, faults, and the checks that one cluster formed.
+
+#![allow(dead_code)]
+
+use std::collections::HashSet;
+use std::net::Ipv4Addr;
+use std::ops::Range;
+use std::time::{Duration, Instant};
+
+use mysql::prelude::Queryable;
+use nix::sys::signal::Signal;
+
+use crate::lab::{Lab, Node, Running, connect, status_var, wait_synced};
+
+pub const USER: &str = "mysqldbuser";
+pub const PASS: &str = "mysqldbpass";
+pub const DB: &str = "mytestdb";
+/// Generous bounds: two SSTs in parallel take ~13 s on this lab's two cores.
+pub const FORM: Duration = Duration::from_secs(180);
+
+/// The seed's environment from the README, with a short settle window for test speed.
+pub fn env(lab: &Lab) -> Vec<(String, String)> {
+    [
+        ("DB_SERVICE_NAME", lab.service.as_str()),
+        ("MYSQL_ROOT_PASSWORD", "rootpass"),
+        ("MYSQL_DATABASE", DB),
+        ("MYSQL_USER", USER),
+        ("MYSQL_PASSWORD", PASS),
+        ("SETTLE_WINDOW", "3"),
+        ("OUTAGE_TIMEOUT", "30"),
+        ("PC_RECOVERY_TIMEOUT", "15"),
+    ]
+    .iter()
+    .map(|(k, v)| (k.to_string(), v.to_string()))
+    .collect()
+}
+
+pub fn start(node: &Node, env: &[(String, String)]) -> Running {
+    start_args(node, env, &[])
+}
+
+/// Starts a node with extra mariadbd arguments.
+pub fn start_args(node: &Node, env: &[(String, String)], args: &[&str]) -> Running {
+    let refs: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    node.start(&refs, args)
+}
+
+/// A cluster of three that acknowledged rows `0..n`, then lost power: every PID 1 SIGKILLed.
+pub fn outage_after_rows(lab: &mut Lab, n: i64) -> (Vec<Node>, Vec<Ipv4Addr>) {
+    let (nodes, mut running, _) = cold_start(lab);
+    let addrs: Vec<Ipv4Addr> = nodes.iter().map(|n| n.addr).collect();
+    write_rows(addrs[0], 0, n);
+    power_cut(&mut running);
+    (nodes, addrs)
+}
+
+pub fn logs(running: &[&Running]) -> String {
+    running
+        .iter()
+        .map(|r| format!("==== {} ====\n{}", r.node.hostname, r.log()))
+        .collect()
+}
+
+/// Waits until every address is Synced in one Primary component of `addrs.len()` nodes,
+/// and returns that component's cluster UUID.
+pub fn assert_one_cluster(addrs: &[Ipv4Addr], running: &[&Running]) -> String {
+    let n = addrs.len() as u32;
+    for a in addrs {
+        assert!(
+            wait_synced(*a, USER, PASS, n, FORM),
+            "{a} not Synced in a Primary component of {n}:\n{}",
+            logs(running)
+        );
+    }
+    let uuids: HashSet<String> = addrs
+        .iter()
+        .map(|a| status_var(*a, USER, PASS, "wsrep_cluster_state_uuid").unwrap_or_default())
+        .collect();
+    assert_eq!(uuids.len(), 1, "more than one cluster: {uuids:?}");
+    uuids.into_iter().next().unwrap()
+}
+
+pub fn sql(addr: Ipv4Addr, stmt: &str) {
+    let mut c = connect(addr, USER, PASS).unwrap_or_else(|e| panic!("connect {addr}: {e}"));
+    c.query_drop(stmt)
+        .unwrap_or_else(|e| panic!("{stmt} on {addr}: {e}"));
+}
+
+/// Inserts rows `from..to` on `addr`, one acknowledged commit each.
+pub fn write_rows(addr: Ipv4Addr, from: i64, to: i64) {
+    let mut c = connect(addr, USER, PASS).unwrap();
+    c.query_drop(format!(
+        "CREATE TABLE IF NOT EXISTS {DB}.acked (id INT PRIMARY KEY)"
+    ))
+    .unwrap();
+    for i in from..to {
+        c.query_drop(format!("INSERT INTO {DB}.acked VALUES ({i})"))
+            .unwrap();
+    }
+}
+
+/// The rows of `acked` as `addr` sees them (after waiting for the node to apply every
+/// write it knows of).
+pub fn rows(addr: Ipv4Addr) -> Option<Vec<i64>> {
+    let mut c = connect(addr, USER, PASS).ok()?;
+    c.query_drop("SET SESSION wsrep_sync_wait = 1").ok()?;
+    c.query(format!("SELECT id FROM {DB}.acked ORDER BY id"))
+        .ok()
+}
+
+/// SIGKILLs every node's PID 1 at once, as a power cut would, and waits until they are gone.
+pub fn power_cut(running: &mut [Running]) {
+    for r in running.iter() {
+        r.signal(Signal::SIGKILL);
+    }
+    for r in running.iter_mut() {
+        assert!(
+            r.wait_exit(Duration::from_secs(30)).is_some(),
+            "a node survived SIGKILL"
+        );
+    }
+}
+
+/// Starts every node; returns them and the time the last one was started.
+pub fn start_all(nodes: &[Node], env: &[(String, String)]) -> (Vec<Running>, Instant) {
+    let running = nodes.iter().map(|n| start(n, env)).collect();
+    (running, Instant::now())
+}
+
+pub fn bootstraps(r: &Running) -> usize {
+    r.log().matches("decision: bootstrap").count()
+}
+
+/// Three fresh nodes that DNS lists together from the start form one cluster of three.
+pub fn cold_start(lab: &mut Lab) -> (Vec<Node>, Vec<Running>, Duration) {
+    let env = env(lab);
+    cold_start_with(lab, &env)
+}
+
+/// [`cold_start`] with the environment `env`.
+pub fn cold_start_with(
+    lab: &mut Lab,
+    env: &[(String, String)],
+) -> (Vec<Node>, Vec<Running>, Duration) {
+    let nodes: Vec<Node> = (1..=3).map(|k| lab.node(k)).collect();
+    let addrs: Vec<Ipv4Addr> = nodes.iter().map(|n| n.addr).collect();
+    lab.set_dns(&addrs);
+    let t0 = Instant::now();
+    let running: Vec<Running> = nodes.iter().map(|n| start(n, env)).collect();
+    let refs: Vec<&Running> = running.iter().collect();
+    assert_one_cluster(&addrs, &refs);
+    let took = t0.elapsed();
+    let total: usize = running.iter().map(bootstraps).sum();
+    assert_eq!(total, 1, "exactly one node bootstraps:\n{}", logs(&refs));
+    (nodes, running, took)
+}
+
+/// Asserts that every address serves exactly the rows `want` (after applying every write it
+/// knows of).
+pub fn assert_rows_everywhere(addrs: &[Ipv4Addr], want: Range<i64>) {
+    let want: Vec<i64> = want.collect();
+    for a in addrs {
+        assert_eq!(rows(*a).unwrap(), want, "{a}");
+    }
+}
+
+/// `env` with `extra` variables set (replacing any of the same name).
+pub fn with(env: &[(String, String)], extra: &[(&str, &str)]) -> Vec<(String, String)> {
+    let mut out: Vec<(String, String)> = env
+        .iter()
+        .filter(|(k, _)| !extra.iter().any(|(e, _)| e == k))
+        .cloned()
+        .collect();
+    out.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+    out
+}
+
+/// What the node at `addr` serves on `/state`, when it answers.
+pub fn node_state(addr: Ipv4Addr) -> Option<serde_json::Value> {
+    ureq::get(&format!("http://{addr}:9200/state"))
+        .call()
+        .ok()?
+        .body_mut()
+        .read_json()
+        .ok()
+}
+
+/// The status a node reports through its own socket (reachable while its link is down).
+pub fn local_status(r: &Running, var: &str) -> Option<String> {
+    let out = r.exec_in(
+        &[
+            "mariadb",
+            "-N",
+            "-B",
+            "-e",
+            &format!("SHOW GLOBAL STATUS LIKE '{var}'"),
+        ],
+        &[],
+    );
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    text.split_whitespace().nth(1).map(String::from)
+}

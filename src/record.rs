@@ -180,6 +180,24 @@ pub fn compare(mine: &[Epoch], seqno: i64, theirs: &[Epoch]) -> Compat {
     }
 }
 
+/// Whether the history of a node at `seqno` with lineage `mine` was given up by the history
+/// with lineage `theirs`: they diverged because `theirs` was bootstrapped again from below
+/// `seqno` (an override, or a majority that went on without this node), while `mine` only
+/// went on with bootstraps `theirs` knows. The restart decided for the cluster; this node's
+/// transactions after the fork were left behind. (When each history has a bootstrap the
+/// other lacks, neither can be told to be the cluster's: that is for an operator.)
+pub fn given_up_by(mine: &[Epoch], seqno: i64, theirs: &[Epoch]) -> bool {
+    let Compat::Diverged { after } = compare(mine, seqno, theirs) else {
+        return false;
+    };
+    let knows = |lineage: &[Epoch], e: &Epoch| lineage.iter().any(|o| o.id == e.id);
+    epoch_at(theirs, after + 1).is_some_and(|e| !knows(mine, e))
+        && mine
+            .iter()
+            .filter(|e| e.after < seqno)
+            .all(|e| knows(theirs, e))
+}
+
 impl Record {
     /// A new record for a volume.
     pub fn new(volume_id: String) -> Record {
@@ -356,6 +374,37 @@ mod tests {
         for (mine, seqno, theirs, want) in cases {
             assert_eq!(
                 compare(mine, seqno, theirs),
+                want,
+                "{mine:?} at {seqno} vs {theirs:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_restart_from_older_data_gives_up_a_plain_continuation_only() {
+        let base = vec![e("a", -1)];
+        let restarted = vec![e("a", -1), e("r", 0)];
+        let own_restart = vec![e("a", -1), e("g", 0)];
+        let later_own_restart = vec![e("a", -1), e("g", 3)];
+        let cases: Vec<(&[Epoch], i64, &[Epoch], bool)> = vec![
+            // It went on alone after the fork; the cluster restarted from seqno 0.
+            (&base, 4, &restarted, true),
+            // Behind the restart's start: nothing of it was left behind.
+            (&base, 0, &restarted, false),
+            // The same history.
+            (&restarted, 6, &restarted, false),
+            // Each has a bootstrap the other lacks: an operator decides.
+            (&own_restart, 4, &restarted, false),
+            (&later_own_restart, 6, &restarted, false),
+            // The other way round: the restarted history is not given up by the old one.
+            (&restarted, 2, &base, false),
+            // Unknown lineages say nothing.
+            (&[], 4, &restarted, false),
+            (&base, 4, &[], false),
+        ];
+        for (mine, seqno, theirs, want) in cases {
+            assert_eq!(
+                given_up_by(mine, seqno, theirs),
                 want,
                 "{mine:?} at {seqno} vs {theirs:?}"
             );

@@ -16,12 +16,14 @@
 //! 4. **Fresh cluster** (no node present has data): once every known node has answered, the
 //!    set has been stable for the settle window and `CLUSTER_SIZE` (if set) nodes are known,
 //!    the lowest address bootstraps.
-//! 5. **Full outage** (data, no Primary component): only data votes. The most advanced
-//!    node present bootstraps when
+//! 5. **Full outage** (data, no Primary component): only data votes, and a history that a
+//!    restart from older data left behind (an override's, or a majority's) has no say. The
+//!    most advanced node present bootstraps when
 //!    - every member of the last Primary view of each most advanced node is present
 //!      (complete), or
 //!    - after `OUTAGE_TIMEOUT`, a majority of that view is present and nothing says a missing
-//!      member is newer (the node did not leave cleanly while others stayed), or
+//!      member is newer (the node did not leave cleanly while others stayed, nor was it still
+//!      joining, and no node here recorded that a missing node bootstraps), or
 //!    - an operator's override is present on any node: do not wait for missing nodes.
 //!
 //!    Otherwise every node waits, naming the nodes it waits for. A node running without a
@@ -36,7 +38,7 @@ use std::net::IpAddr;
 use std::time::Duration;
 
 use crate::galera::grastate::NIL_UUID;
-use crate::record::{self, Compat, Epoch, LastView, short};
+use crate::record::{self, Compat, Epoch, LastView};
 pub use crate::state::Override;
 use crate::state::{NodeState, Phase};
 
@@ -550,18 +552,79 @@ impl Voter<'_> {
     }
 }
 
+/// Whether another most advanced node `u` was Synced in the view `view` that node `t` was
+/// still joining, or in a later view of the same history: each in the other's view, the
+/// same lineage and cluster, and `u`'s view no older. Then whatever `t`'s component
+/// committed while `t` was joining is on `u`, at the same position.
+fn covered(t: &Voter, view: &LastView, top: &[&Voter]) -> bool {
+    let holds = |v: &LastView, id: Option<&String>| {
+        id.is_some_and(|id| v.members.iter().any(|m| m.volume_id.as_ref() == Some(id)))
+    };
+    top.iter().any(|u| {
+        u.addr != t.addr
+            && u.s.lineage == t.s.lineage
+            && u.s.last_view.as_ref().is_some_and(|uv| {
+                uv.synced
+                    && uv.cluster == view.cluster
+                    && uv.conf_id >= view.conf_id
+                    && holds(uv, t.s.volume_id.as_ref())
+                    && holds(view, u.s.volume_id.as_ref())
+            })
+    })
+}
+
+/// The bootstrap `v` recorded (see `Plan::Wait::accept`), when its node is not among
+/// `here` (volume ids).
+fn absent_acceptance<'a>(v: &Voter<'a>, here: &BTreeSet<&str>) -> Option<&'a record::Member> {
+    v.s.accepted
+        .as_ref()
+        .filter(|c| c.volume_id.as_deref().is_none_or(|id| !here.contains(id)))
+}
+
 fn full_outage(
     i: &Inputs,
     pending: &[IpAddr],
     reporters: &[(IpAddr, &NodeState)],
     override_on: bool,
 ) -> Plan {
+    // A history a restart from other data left behind (an override, or a majority that
+    // went on without it) is given up, whether or not its node knew.
+    let revived = |a: &IpAddr| Some(*a) == i.own.address && i.force == Override::Command;
+    let left_behind = |a: &IpAddr, s: &NodeState| {
+        if revived(a) {
+            return None;
+        }
+        reporters.iter().find(|(b, o)| {
+            b != a
+                && o.has_data()
+                && !o.superseded
+                && record::given_up_by(&s.lineage, s.position().unwrap_or(-1), &o.lineage)
+        })
+    };
+    if i.own.has_data()
+        && let Some(own) = i.own.address
+        && let Some((_, by)) = left_behind(&own, i.own)
+    {
+        return Plan::Wait {
+            reason: format!(
+                "this node's history was given up: {} holds a restart of the cluster from \
+                 older data that leaves this node's later transactions out (an override, or a \
+                 majority that went on without it); it never restores them on its own: empty \
+                 this volume to rejoin by SST, or run `galera-init bootstrap` here to restart \
+                 the cluster from it",
+                by.label()
+            ),
+            waiting_for: vec!["an operator: this node's history was given up".into()],
+            superseded: true,
+            accept: None,
+        };
+    }
     let voters: Vec<Voter> = reporters
         .iter()
         .filter(|(a, s)| {
             // A history an override gave up has no say, unless the operator revives it
             // here, on the node itself.
-            s.has_data() && (!s.superseded || Some(*a) == i.own.address)
+            s.has_data() && (!s.superseded || revived(a)) && left_behind(a, s).is_none()
         })
         .map(|(a, s)| Voter {
             addr: *a,
@@ -636,19 +699,16 @@ fn full_outage(
     let mut evidence: Vec<String> = Vec::new();
     let mut complete = true;
     let mut majority = true;
-    for t in &top {
-        // It recorded that another node bootstraps, and that node is not here: it may have
-        // gone on.
-        if let Some(c) = &t.s.accepted
-            && c.volume_id
-                .as_deref()
-                .is_none_or(|id| !here_ids.contains(id))
-        {
+    // A node here recorded that another node bootstraps, and that node is not here: it may
+    // have gone on, with this node's vote counted in its majority.
+    let accepted_absent = |v: &Voter| absent_acceptance(v, &here_ids).is_some();
+    for v in &voters {
+        if let Some(c) = absent_acceptance(v, &here_ids) {
             complete = false;
             majority = false;
             evidence.push(format!(
                 "{} recorded that {} bootstraps",
-                t.s.label(),
+                v.s.label(),
                 c.label()
             ));
             let label = c.label();
@@ -656,6 +716,17 @@ fn full_outage(
                 missing.push(label);
             }
         }
+    }
+    // A most advanced node whose history another most advanced node's restarted after (the
+    // other's lineage extends its own): its last view is from before that restart, and what
+    // its missing members may hold beyond this position the restart gave up.
+    let restarted_since = |t: &Voter| {
+        !t.s.lineage.is_empty()
+            && top.iter().any(|u| {
+                u.s.lineage.len() > t.s.lineage.len() && u.s.lineage.starts_with(&t.s.lineage)
+            })
+    };
+    for t in top.iter().filter(|t| !restarted_since(t)) {
         match &t.s.last_view {
             Some(view) => {
                 let absent: Vec<&record::Member> = view
@@ -674,9 +745,12 @@ fn full_outage(
                 let here = view.members.len() - absent.len();
                 complete &= absent.is_empty();
                 // A node that was still joining in its last view (receiving IST or SST)
-                // may lack what the others committed meanwhile: no shortcut for it.
-                majority &= here * 2 > view.members.len() && view.synced;
-                if !absent.is_empty() && !view.synced {
+                // may lack what the absent members committed meanwhile: no shortcut for it,
+                // unless every member of its view is here (whoever is newer is here too),
+                // or a member as advanced as it was Synced in that view or a later one.
+                let unsure = !view.synced && !absent.is_empty() && !covered(t, view, &top);
+                majority &= here * 2 > view.members.len() && !unsure;
+                if unsure {
                     evidence.push(format!(
                         "{} was still joining its last component",
                         t.s.label()
@@ -885,11 +959,17 @@ fn full_outage(
             ),
             waiting_for: Vec::new(),
             superseded: false,
-            accept: candidate.s.volume_id.as_ref().map(|id| record::Member {
-                volume_id: Some(id.clone()),
-                address: Some(candidate.addr),
-                name: candidate.s.node_name.clone(),
-            }),
+            // An acceptance of a node that is not here is kept: only an override gets past
+            // it, and the evidence must stay until a Primary component forms.
+            accept: if voters.iter().any(|v| v.is_self(i) && accepted_absent(v)) {
+                None
+            } else {
+                candidate.s.volume_id.as_ref().map(|id| record::Member {
+                    volume_id: Some(id.clone()),
+                    address: Some(candidate.addr),
+                    name: candidate.s.node_name.clone(),
+                })
+            },
         };
     }
     // Before it bootstraps, every other node with data here has recorded that it does (see
@@ -898,6 +978,8 @@ fn full_outage(
     let unrecorded: Vec<String> = voters
         .iter()
         .filter(|v| !v.is_self(i) && !accepts(v.s, own_id))
+        // One that keeps its acceptance of a node not here: only an override gets here.
+        .filter(|v| !accepted_absent(v))
         .map(|v| v.s.label())
         .collect();
     if !alone && !unrecorded.is_empty() {
@@ -941,11 +1023,6 @@ fn was_at(s: &NodeState, view: &LastView, addr: IpAddr) -> bool {
             .members
             .iter()
             .any(|m| m.address == Some(addr) && m.volume_id.as_ref() == Some(id))
-}
-
-/// The id of a volume for messages.
-pub fn volume_label(id: &str) -> String {
-    format!("volume {}", short(id))
 }
 
 #[cfg(test)]

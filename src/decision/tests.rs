@@ -154,7 +154,7 @@ struct Case {
     peers: Vec<(u8, Option<NodeState>)>,
     stable_for: u64,
     waited: u64,
-    force: bool,
+    force: Override,
     cluster_size: Option<usize>,
     allow_pc_recovery: bool,
     want: Want,
@@ -175,7 +175,7 @@ fn case(
         peers,
         stable_for: 10,
         waited: 0,
-        force: false,
+        force: Override::None,
         cluster_size: None,
         allow_pc_recovery: true,
         want,
@@ -200,11 +200,7 @@ fn run(c: &Case) -> Plan {
         peers: &peers,
         stable_for: Duration::from_secs(c.stable_for),
         waited: Duration::from_secs(c.waited),
-        force: if c.force {
-            Override::Service
-        } else {
-            Override::None
-        },
+        force: c.force,
         allow_pc_recovery: c.allow_pc_recovery,
         params: &p,
     })
@@ -256,7 +252,7 @@ fn cases() -> Vec<Case> {
             "without Galera state",
         ),
         Case {
-            force: true,
+            force: Override::Service,
             ..case(
                 "an override does not split a running cluster",
                 data(3, 40, true),
@@ -492,7 +488,7 @@ fn cases() -> Vec<Case> {
         },
         Case {
             cluster_size: Some(3),
-            force: true,
+            force: Override::Service,
             ..case(
                 "an override on a higher address: it waits for the lowest",
                 fresh(2),
@@ -502,7 +498,7 @@ fn cases() -> Vec<Case> {
             )
         },
         Case {
-            force: true,
+            force: Override::Service,
             ..case(
                 "an override still waits for a known node to answer",
                 fresh(1),
@@ -724,8 +720,44 @@ fn cases() -> Vec<Case> {
             "different clusters",
         ),
         case(
-            "diverged histories: refuse to choose without an operator",
+            "a history a restart from older data left behind: given up, not restored",
             viewed(data(1, 50, false), &[1]),
+            vec![(
+                2,
+                Some(NodeState {
+                    lineage: vec![epoch("a", -1), epoch("z", 40)],
+                    ..viewed(data(2, 45, false), &[2])
+                }),
+            )],
+            Want::Wait,
+            "this node's history was given up: n2 (10.0.0.2) holds a restart",
+        ),
+        case(
+            "the restarted history goes on without the one it left behind",
+            NodeState {
+                lineage: vec![epoch("a", -1), epoch("z", 40)],
+                ..viewed(data(2, 45, true), &[2])
+            },
+            vec![(1, Some(viewed(data(1, 50, false), &[1])))],
+            Want::Bootstrap,
+            "last member of the Primary component",
+        ),
+        case(
+            "a view from before another node's restart does not hold the cluster back",
+            NodeState {
+                lineage: vec![epoch("a", -1), epoch("z", 40)],
+                ..viewed(data(2, 40, true), &[2])
+            },
+            vec![(1, Some(viewed(data(1, 40, false), &[1, 3])))],
+            Want::Wait,
+            "bootstraps (every member of its last Primary view is here) once n1",
+        ),
+        case(
+            "diverged histories, each restarted: refuse to choose without an operator",
+            NodeState {
+                lineage: vec![epoch("a", -1), epoch("y", 42)],
+                ..viewed(data(1, 50, false), &[1])
+            },
             vec![(
                 2,
                 Some(NodeState {
@@ -738,7 +770,7 @@ fn cases() -> Vec<Case> {
         ),
         // Overrides: one decision, the most advanced node present bootstraps.
         Case {
-            force: true,
+            force: Override::Service,
             ..case(
                 "an override on the most advanced node: it bootstraps without the missing",
                 viewed(data(2, 50, false), &[1, 2, 3]),
@@ -748,7 +780,7 @@ fn cases() -> Vec<Case> {
             )
         },
         Case {
-            force: true,
+            force: Override::Service,
             ..case(
                 "an override on a stale node: the most advanced bootstraps, not this one",
                 viewed(data(1, 40, false), &[1, 2, 3]),
@@ -769,7 +801,7 @@ fn cases() -> Vec<Case> {
             "operator override",
         ),
         Case {
-            force: true,
+            force: Override::Service,
             ..case(
                 "an override waits for a known node that does not answer",
                 viewed(data(2, 50, false), &[1, 2, 3]),
@@ -779,9 +811,25 @@ fn cases() -> Vec<Case> {
             )
         },
         Case {
-            force: true,
+            force: Override::Service,
             ..case(
-                "an override chooses between diverged histories: the most advanced",
+                "FORCE_BOOTSTRAP does not revive a history left behind",
+                viewed(data(1, 50, false), &[1]),
+                vec![(
+                    2,
+                    Some(NodeState {
+                        lineage: vec![epoch("a", -1), epoch("z", 40)],
+                        ..recorded(data(2, 45, false), &[1, 2], 1)
+                    }),
+                )],
+                Want::Wait,
+                "this node's history was given up",
+            )
+        },
+        Case {
+            force: Override::Command,
+            ..case(
+                "galera-init bootstrap on a history left behind: it restarts from it",
                 viewed(data(1, 50, false), &[1]),
                 vec![(
                     2,
@@ -914,7 +962,7 @@ fn decision_table() {
 #[test]
 fn overrides_are_marked_and_waits_name_what_they_wait_for() {
     let c = Case {
-        force: true,
+        force: Override::Service,
         ..case(
             "",
             viewed(data(2, 50, false), &[1, 2, 3]),
@@ -924,7 +972,10 @@ fn overrides_are_marked_and_waits_name_what_they_wait_for() {
         )
     };
     assert!(matches!(run(&c), Plan::Bootstrap { forced: true, .. }));
-    let c = Case { force: false, ..c };
+    let c = Case {
+        force: Override::None,
+        ..c
+    };
     match run(&c) {
         Plan::Wait {
             reason,

@@ -6,6 +6,9 @@
 
 use serde::{Deserialize, Serialize};
 
+/// The file's name in the datadir.
+pub const GVWSTATE_FILE: &str = "gvwstate.dat";
+
 /// The saved Primary view.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SavedView {

@@ -15,7 +15,8 @@ use crate::decision::{Override, Params, Plan};
 use crate::discovery::{self, Discovered, DiscoveryError, Interfaces, dns::SystemResolver};
 use crate::election::{Election, World};
 use crate::fsutil::write_atomic;
-use crate::galera::{self, NodeConfig, grastate, gvwstate};
+use crate::galera::gvwstate::{self, GVWSTATE_FILE};
+use crate::galera::{self, NodeConfig, grastate};
 use crate::peer::{self, Learned};
 use crate::record::{self, Record};
 use crate::server;
@@ -283,6 +284,22 @@ impl Start<'_> {
             let _ = std::fs::remove_file(&force_file);
             log::warn!("removed {} (it applies once)", force_file.display());
         }
+        if prep.forget_saved_view {
+            let path = paths.datadir.join(GVWSTATE_FILE);
+            match std::fs::remove_file(&path) {
+                Ok(()) => log::info!(
+                    "removed {}: this node joins a running component, its saved view is over",
+                    path.display()
+                ),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(source) => {
+                    return Err(NodeError::Write {
+                        path: path.display().to_string(),
+                        source,
+                    });
+                }
+            }
+        }
         sup.check_stop()?;
 
         if let Some(r) = run_as {
@@ -429,7 +446,7 @@ fn read_disk(
     data: &DataState,
     state: &Shared,
 ) -> Result<Disk, NodeError> {
-    let view = std::fs::read_to_string(paths.datadir.join("gvwstate.dat"))
+    let view = std::fs::read_to_string(paths.datadir.join(GVWSTATE_FILE))
         .ok()
         .and_then(|t| gvwstate::parse(&t));
     let grastate = match data {

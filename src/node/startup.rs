@@ -67,6 +67,11 @@ pub struct Prepare {
     pub write_flag: bool,
     /// Remove the force-bootstrap file: an override is used up by any final plan.
     pub consume_override: bool,
+    /// Remove gvwstate.dat: the node joins a running component, so the view Galera saved
+    /// before is over. Were the node stopped before it becomes a member (and Galera saves
+    /// the new view), pc.recovery would otherwise restore the old view without the
+    /// component's newer transactions.
+    pub forget_saved_view: bool,
 }
 
 /// Applies a final plan to the record: a bootstrap opens a pending epoch (and says whether
@@ -87,6 +92,14 @@ pub fn prepare(
     if env_override {
         record.force_env_used = true;
     }
+    p.forget_saved_view = own.view.is_some()
+        && matches!(
+            plan,
+            Plan::Join {
+                pc_recovery: false,
+                ..
+            }
+        );
     // A node with data that joins a running component is in that component's view from
     // now on, not yet Synced: were it stopped before the join completes, its old view would
     // claim a majority the cluster has moved on from.
@@ -222,5 +235,32 @@ mod tests {
             "the component's view, this node added"
         );
         assert!(!view.synced, "not Synced in it yet");
+        assert!(!p.forget_saved_view, "no saved view to forget");
+    }
+
+    #[test]
+    fn joining_a_running_component_forgets_the_saved_view_and_pc_recovery_keeps_it() {
+        let saved = own_state(
+            &Disk {
+                view: Some(crate::galera::gvwstate::SavedView {
+                    my_uuid: "a".into(),
+                    view_id: "3 a 1".into(),
+                    members: vec!["a".into(), "b".into()],
+                }),
+                ..disk(-1, false, Some(12))
+            },
+            &Record::default(),
+        );
+        let join = |pc_recovery| Plan::Join {
+            members: vec![],
+            donors: vec![],
+            pc_recovery,
+            lineage: vec![],
+            view: None,
+            reason: String::new(),
+        };
+        let mut r = Record::new("v".into());
+        assert!(prepare(&join(false), &mut r, &saved, false, false).forget_saved_view);
+        assert!(!prepare(&join(true), &mut r, &saved, false, false).forget_saved_view);
     }
 }

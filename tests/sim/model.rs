@@ -101,6 +101,9 @@ pub struct Volume {
     /// An override bootstrapped a history that leaves this volume's out: its history was
     /// given up by the operator.
     pub given_up: bool,
+    /// Transactions its node had not applied yet when it was killed (the writer had
+    /// acknowledged them a moment before).
+    pub lagged: BTreeSet<u64>,
 }
 
 /// How mariadbd was started.
@@ -275,6 +278,8 @@ struct Decided {
     blind: bool,
     /// The most advanced position among the other nodes it knew of, and their slot.
     best_known: Option<(i64, usize)>,
+    /// The OUTAGE_TIMEOUT majority rule made it.
+    majority: bool,
 }
 
 /// Whether `a` is a prefix of `b`.
@@ -355,6 +360,7 @@ impl Sim {
             accepted: None,
             home,
             given_up: false,
+            lagged: BTreeSet::new(),
         });
         id
     }
@@ -519,13 +525,14 @@ impl Sim {
         }
         let now = self.now;
         let steps = self.commit_step.clone();
-        if let Some(d) = &mut self.vol_mut(s).data {
+        let v = self.vol_mut(s);
+        if let Some(d) = &mut v.data {
             let keep = d
                 .history
                 .iter()
                 .take_while(|t| steps.get(t).is_none_or(|c| *c < now))
                 .count();
-            d.history.truncate(keep);
+            v.lagged.extend(d.history.split_off(keep));
         }
     }
 
@@ -945,8 +952,10 @@ impl Sim {
         let forced = task.as_ref().is_some_and(|t| t.forced_bootstrap);
         let blind = task.as_ref().is_some_and(|t| t.blind_fresh_bootstrap);
         let best_known = task.as_ref().and_then(|t| t.best_known);
+        let majority = task.as_ref().is_some_and(|t| t.majority_bootstrap);
         if let Some(t) = task {
             t.forced_bootstrap = false;
+            t.majority_bootstrap = false;
             t.blind_fresh_bootstrap = false;
         }
         let (cluster, history, fresh) = match &self.vol_of(s).data {
@@ -964,6 +973,7 @@ impl Sim {
                 forced,
                 blind,
                 best_known,
+                majority,
             },
             how,
         );
@@ -1013,6 +1023,20 @@ impl Sim {
             .collect()
     }
 
+    /// Whether every transaction in `lost` is one that a node reachable from slot `s`
+    /// failed to apply because it was killed right after the writer acknowledged it.
+    fn lagged_here(&self, s: usize, lost: &[u64]) -> bool {
+        let here: Vec<&Volume> = (1..=self.slots.len())
+            .filter(|o| self.slots[o - 1].task.is_some() && self.reachable(s, *o))
+            .map(|o| &self.volumes[self.slots[o - 1].vol - 1])
+            .collect();
+        lost.iter().all(|t| {
+            here.iter().any(|v| {
+                v.lagged.contains(t) && v.data.as_ref().is_some_and(|d| !d.history.contains(t))
+            })
+        })
+    }
+
     /// Checks a new Primary component made from slot `s`'s `history` against what survives
     /// (of `scope`'s cluster, or of any). A blind fresh-cluster bootstrap is excused (README:
     /// fresh nodes cannot know of data elsewhere); an override is held to its own rules.
@@ -1028,6 +1052,7 @@ impl Sim {
             forced,
             blind,
             best_known,
+            majority,
         } = decided;
         let have: BTreeSet<u64> = history.iter().copied().collect();
         let lost: Vec<u64> = self
@@ -1112,6 +1137,18 @@ impl Sim {
                 self.discarded.extend(lost);
                 return;
             }
+        }
+        if majority && self.lagged_here(s, &lost) {
+            // The one risk of the OUTAGE_TIMEOUT majority rule (README): transactions the
+            // writer acknowledged a moment before the nodes here crashed together, which only
+            // a node still missing holds. Nothing on the nodes here can tell.
+            self.note(format!(
+                "slot {s}: majority rule: {} transaction(s) acknowledged just before the nodes \
+                 here crashed survive only on a missing node",
+                lost.len()
+            ));
+            self.discarded.extend(lost);
+            return;
         }
         if blind && how == "bootstrap" {
             // No node it knew of held data: it cannot know of data elsewhere (README).
@@ -1418,7 +1455,13 @@ impl Sim {
                         .is_some_and(|d| surviving.iter().all(|t| d.history.contains(t)))
             })
             .collect();
+        // A node here that recorded another's bootstrap, which is missing: it may have gone
+        // on (with this node's vote in its majority).
+        let accepted_missing = attached
+            .iter()
+            .any(|v| v.data.is_some() && !v.given_up && v.accepted.is_some_and(|c| !present(c)));
         !newest.is_empty()
+            && !accepted_missing
             && newest.iter().all(|n| {
                 let Some(view) = &n.last_view else {
                     return false;

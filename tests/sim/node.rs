@@ -53,6 +53,8 @@ pub struct Task {
     /// For a bootstrap: the most advanced position among the other nodes it knew of when it
     /// decided, and which slot held it.
     pub best_known: Option<(i64, usize)>,
+    /// The node's current start is a bootstrap decided by the OUTAGE_TIMEOUT majority rule.
+    pub majority_bootstrap: bool,
     learned: BTreeMap<IpAddr, u64>,
     allow_pc_recovery: bool,
     phase: Phase,
@@ -112,6 +114,7 @@ impl Task {
             forced_bootstrap: false,
             blind_fresh_bootstrap: false,
             best_known: None,
+            majority_bootstrap: false,
             learned: BTreeMap::new(),
             allow_pc_recovery: true,
             phase: Phase::Discovering,
@@ -366,6 +369,9 @@ impl Task {
             if prep.consume_override {
                 sim.vol_mut_of(slot).force_file = false;
             }
+            if prep.forget_saved_view {
+                sim.vol_mut_of(slot).gvwstate = None;
+            }
             self.own.override_requested = Override::None;
             self.own.known.clear();
             let v = sim.vol_mut_of(slot);
@@ -404,8 +410,9 @@ impl Task {
                 self.phase = Phase::Electing { election };
             }
             Plan::Refuse { reason } => return Outcome::Exit(1, format!("refused: {reason}")),
-            Plan::Bootstrap { forced, .. } => {
+            Plan::Bootstrap { forced, reason } => {
                 self.forced_bootstrap = forced;
+                self.majority_bootstrap = by_majority(&reason);
                 self.best_known = best_known(&election, self.addr, reports);
                 let fresh = sim.vol_of(slot).data.is_none();
                 self.blind_fresh_bootstrap = fresh
@@ -558,6 +565,8 @@ impl Task {
         *m = monitor;
         if act.pc_bootstrap {
             self.forced_bootstrap = matches!(act.plan, Some(Plan::Bootstrap { forced: true, .. }));
+            self.majority_bootstrap = matches!(&act.plan,
+                Some(Plan::Bootstrap { reason, .. }) if by_majority(reason));
             self.best_known = reports
                 .iter()
                 .filter(|(a, (s, st))| {
@@ -720,4 +729,9 @@ pub fn tick_all(sim: &mut Sim) {
             }
         }
     }
+}
+
+/// Whether a bootstrap's reason is the OUTAGE_TIMEOUT majority rule (the log line says so).
+fn by_majority(reason: &str) -> bool {
+    reason.contains("a majority of its last Primary view is here")
 }

@@ -52,6 +52,17 @@ pub fn cluster_address(members: &[IpAddr]) -> String {
     format!("gcomm://{}", hosts.join(","))
 }
 
+/// The files mariabackup's SST script keeps when it clears a joiner's datadir (its
+/// default `cpat`), and galera-init's record. (rsync's SST copies only directories and
+/// InnoDB files, so it leaves the record alone anyway.)
+pub fn sst_keep_pattern() -> String {
+    format!(
+        "{}\\|.*/{}$",
+        r".*\.pem$\|.*galera\.cache$\|.*sst_in_progress$\|.*\.sst$\|.*gvwstate\.dat$\|.*grastate\.dat$\|.*\.err$\|.*\.log$\|.*RPM_UPGRADE_MARKER$\|.*RPM_UPGRADE_HISTORY$",
+        crate::record::RECORD_FILE.replace('.', r"\.")
+    )
+}
+
 /// Renders the config file. Holds no credentials, so it is written 0644.
 pub fn render(cfg: &NodeConfig) -> String {
     let bind = match cfg.node_address {
@@ -73,7 +84,13 @@ pub fn render(cfg: &NodeConfig) -> String {
          wsrep_cluster_address = {address}\n\
          wsrep_node_address = {node}\n\
          wsrep_node_name = {name}\n\
-         wsrep_sst_method = {sst}\n{donor}",
+         wsrep_sst_method = {sst}\n{donor}\
+         \n\
+         [sst]\n\
+         # A state transfer clears the datadir but for these files: galera-init's record\n\
+         # (the volume id the other nodes know this node by) is kept too.\n\
+         cpat = '{cpat}'\n",
+        cpat = sst_keep_pattern(),
         donor = if cfg.donors.is_empty() {
             String::new()
         } else {
@@ -134,6 +151,16 @@ mod tests {
             None,
             "no donors: Galera chooses"
         );
+        assert_eq!(text.matches("[mysqld]").count(), 1);
+    }
+
+    #[test]
+    fn sst_keeps_the_record() {
+        let text = render(&cfg());
+        let sst = text.split("[sst]").nth(1).expect("an [sst] group");
+        let cpat = value(sst, "cpat").unwrap().trim_matches('\'');
+        assert!(cpat.starts_with(r".*\.pem$\|.*galera\.cache$"), "{cpat}");
+        assert!(cpat.ends_with(r"\|.*/galera-init\.json$"), "{cpat}");
         assert_eq!(text.matches("[mysqld]").count(), 1);
     }
 

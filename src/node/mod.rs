@@ -312,7 +312,13 @@ impl Start<'_> {
                 save_record(&paths.datadir, &record);
             }
             // A joiner receives everything by SST; what an unfinished init left is not data.
-            (DataState::Interrupted, false) => datadir::clear_interrupted(&paths.datadir)?,
+            // Its record goes first: the SST keeps it, so that a crash right after the
+            // transfer does not cost the volume id the other nodes know it by.
+            (DataState::Interrupted, false) => {
+                datadir::clear_interrupted(&paths.datadir)?;
+                save_record(&paths.datadir, &record);
+            }
+            (DataState::Fresh, false) => save_record(&paths.datadir, &record),
             (DataState::Existing { .. }, _) => {
                 // The record says the bootstrap is pending before the flag is written: a
                 // crash from here on leaves a flag the next start knows it must clear.
@@ -328,7 +334,6 @@ impl Start<'_> {
                     log::warn!("set safe_to_bootstrap: 1 in {}", path.display());
                 }
             }
-            (DataState::Fresh, false) => {}
         }
         if let Err(stop) = sup.check_stop() {
             settle_bootstrap(paths, &mut record);

@@ -113,16 +113,14 @@ pub fn prepare(
         v.synced = false;
     }
     // Joining is decided only when this node's history fits the component's: from the
-    // decision on, its history is the component's (IST brings the rest).
-    if let Plan::Join { lineage, .. } = plan
-        && own.has_data()
-    {
+    // decision on, its history is the component's (IST or SST brings the rest). An empty
+    // joiner records it too: its record, kept through the SST, is on disk before the data.
+    if let Plan::Join { lineage, .. } = plan {
         record.joined(lineage);
     }
     if let Plan::Join {
         view: Some(view), ..
     } = plan
-        && own.has_data()
     {
         let mut view = view.clone();
         if !view

@@ -273,7 +273,8 @@ fn pc_recovery_that_cannot_complete_falls_back_to_the_election() {
     assert_one_cluster(&addrs[..2], &refs);
     for r in &running[..2] {
         assert!(
-            r.log().contains("pc.recovery did not restore"),
+            r.log()
+                .contains("to let pc.recovery restore the saved view: stopping it"),
             "{}",
             r.log()
         );

@@ -366,3 +366,26 @@ fn a_bootstrap_that_never_reaches_primary_leaves_no_flag() {
     let record = std::fs::read_to_string(nodes[1].data_dir().join("galera-init.json")).unwrap();
     assert!(record.contains("\"pending\": null"), "{record}");
 }
+
+/// A joiner's record is on disk before its SST and the SST keeps it: the moment the cluster
+/// is up, every node's volume holds the volume id the others know it by (a crash right
+/// after the transfer must not turn it into a stranger they wait for).
+#[test]
+fn every_volume_keeps_its_record_through_the_sst() {
+    let mut lab = Lab::new("recsvc");
+    let (nodes, _running, _) = cold_start(&mut lab);
+    for n in &nodes {
+        let served = node_state(n.addr).unwrap_or_default();
+        assert!(
+            n.data_dir().join("galera-init.json").exists(),
+            "{}: no record on disk",
+            n.hostname
+        );
+        assert_eq!(
+            served["volume_id"].as_str(),
+            Some(volume_id(n).as_str()),
+            "{}: {served}",
+            n.hostname
+        );
+    }
+}

@@ -1251,11 +1251,9 @@ impl Sim {
                     }
                 }
             }
+            // (The SST script clears the datadir but keeps galera-init's record: the config
+            // galera-init writes adds it to the files it keeps.)
             let kind = if until == self.now + 1 { "IST" } else { "SST" };
-            if kind == "SST" {
-                // The SST script clears the datadir first, galera-init's record with it.
-                self.vol_mut(s).record = None;
-            }
             let db = self.db_mut(s).unwrap();
             db.conn = Conn::Transfer { until };
             db.in_primary = true;

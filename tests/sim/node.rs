@@ -375,6 +375,10 @@ impl Task {
             self.own.override_requested = Override::None;
             self.own.known.clear();
             let v = sim.vol_mut_of(slot);
+            if v.data.is_none() && matches!(plan, Plan::Join { .. }) {
+                // An empty joiner's record is saved before the SST, which keeps it.
+                v.record = Some(self.record.clone());
+            }
             if v.data.is_some() {
                 // Saved before the flag is written, as in `src/node`.
                 v.record = Some(self.record.clone());

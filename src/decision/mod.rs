@@ -215,11 +215,14 @@ pub fn decide(i: &Inputs) -> Plan {
 
     // 2. pc.recovery: every member of our saved view is back with the same view, and no
     // other node holds data (a node outside the view, even a stale one, has been seen to
-    // keep Galera from restoring the view: then the election decides).
+    // keep Galera from restoring the view: then the election decides). A history given up
+    // by an override comes back only by a bootstrap under the operator's command, which
+    // starts a new epoch of the lineage, never by a silent restore of its old view.
     if let Some(view) = &i.own.view
         && i.own.has_data()
         && i.allow_pc_recovery
         && !running
+        && !i.own.superseded
     {
         let in_view = |s: &NodeState| {
             s.has_data()

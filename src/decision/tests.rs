@@ -842,6 +842,30 @@ fn cases() -> Vec<Case> {
                 "operator override",
             )
         },
+        Case {
+            force: Override::Command,
+            ..case(
+                "galera-init bootstrap on a given-up history whose view is whole: a bootstrap, \
+                 not pc.recovery",
+                NodeState {
+                    superseded: true,
+                    ..with_view(data(1, 1, false), "5 x 1", &[1])
+                },
+                vec![(2, Some(fresh(2)))],
+                Want::Bootstrap,
+                "operator override",
+            )
+        },
+        case(
+            "a given-up history whose view is whole waits without the command",
+            NodeState {
+                superseded: true,
+                ..with_view(data(1, 1, false), "5 x 1", &[1])
+            },
+            vec![(2, Some(fresh(2)))],
+            Want::Wait,
+            "given up",
+        ),
         // A node running without a Primary component (the survivor) takes part.
         case(
             "the survivor with the newest data and its view back: pc.bootstrap (schedule 4)",

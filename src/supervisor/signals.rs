@@ -37,12 +37,26 @@ const FAULT_SIGNALS: [Signal; 7] = [
 /// signalfd that receives them.
 ///
 /// Call it first in `main`, while the process has a single thread.
+///
+/// It also gives every blocked signal but SIGPIPE its default disposition: a signal that the
+/// parent ignored (`nohup` ignores SIGHUP) would otherwise be discarded instead of queued,
+/// never reaching the supervisor nor mariadbd, and an exec'd child would inherit the ignore.
+/// SIGPIPE stays ignored (Rust's runtime ignores it): a write to a closed socket must give
+/// galera-init an error, not a signal to forward; spawned children get it back by default.
 pub fn block_all() -> Result<SignalFd, SignalError> {
     let mut mask = SigSet::all();
     for sig in FAULT_SIGNALS {
         mask.remove(sig);
     }
     mask.thread_set_mask().map_err(SignalError::Mask)?;
+    for sig in Signal::iterator() {
+        if mask.contains(sig) && !matches!(sig, Signal::SIGKILL | Signal::SIGSTOP | Signal::SIGPIPE)
+        {
+            // SAFETY: SIG_DFL installs no handler, so no code of ours runs in signal context;
+            // the process has a single thread at this point.
+            let _ = unsafe { nix::sys::signal::signal(sig, nix::sys::signal::SigHandler::SigDfl) };
+        }
+    }
     SignalFd::with_flags(&mask, SfdFlags::SFD_NONBLOCK | SfdFlags::SFD_CLOEXEC)
         .map_err(SignalError::SignalFd)
 }

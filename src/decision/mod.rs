@@ -426,13 +426,21 @@ fn join_primary(i: &Inputs, known: &[(IpAddr, &NodeState)], primary: &NodeState)
     members.sort();
     members.dedup();
     // Synced nodes are donors, the writer (lowest wsrep_local_index) last, so a joiner does
-    // not knock the node taking the writes out of sync.
+    // not knock the node taking the writes out of sync. The order is the component's
+    // member list as one member reports it (`wsrep_incoming_addresses` follows the index):
+    // each node's own index is read at its own moment and may lag a view change.
+    let order = primary.incoming_addresses();
+    let rank = |s: &NodeState| -> i64 {
+        s.address
+            .and_then(|a| order.iter().position(|o| *o == a))
+            .map_or(s.wsrep_local_index.unwrap_or(i64::MAX), |p| p as i64)
+    };
     let mut synced: Vec<&NodeState> = known
         .iter()
         .map(|(_, s)| *s)
         .filter(|s| s.is_synced())
         .collect();
-    synced.sort_by_key(|s| Reverse(s.wsrep_local_index.unwrap_or(i64::MAX)));
+    synced.sort_by_key(|s| Reverse(rank(s)));
     let donors = synced
         .iter()
         .map(|s| s.node_name.clone())

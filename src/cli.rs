@@ -18,6 +18,16 @@ pub enum Mode {
     /// (`docker exec TASK galera-init bootstrap`): the most advanced node present restarts
     /// the cluster without waiting for the missing ones.
     Bootstrap,
+    /// `galera-init healthcheck [--ready] [--donor-ok]`: the Docker HEALTHCHECK, asked of
+    /// the local node.
+    Healthcheck(crate::commands::healthcheck::Check),
+    /// `galera-init status [--json] [ADDRESS|NAME...]`: every node of the cluster.
+    Status {
+        /// Print JSON instead of the table.
+        json: bool,
+        /// Addresses or DNS names to ask (default: the node's discovery name).
+        targets: Vec<String>,
+    },
     /// Run another command under galera-init's PID-1 supervision.
     Exec {
         /// The command and its arguments.
@@ -33,7 +43,7 @@ fn command() -> clap::Command {
              tasks.$DB_SERVICE_NAME, bootstraps or joins, and supervises mariadbd.",
         )
         .override_usage(
-            "galera-init [MARIADBD-OPTIONS...]\n       galera-init mariadbd [MARIADBD-OPTIONS...]\n       galera-init bootstrap\n       galera-init COMMAND [ARGS...]",
+            "galera-init [MARIADBD-OPTIONS...]\n       galera-init mariadbd [MARIADBD-OPTIONS...]\n       galera-init bootstrap\n       galera-init healthcheck [--ready [--donor-ok]]\n       galera-init status [--json] [ADDRESS|NAME...]\n       galera-init COMMAND [ARGS...]",
         )
         .after_help(
             "`galera-init bootstrap`, run in a node (docker exec), is the operator's override when \
@@ -50,6 +60,49 @@ fn command() -> clap::Command {
                 .allow_hyphen_values(true)
                 .value_parser(clap::value_parser!(OsString))
                 .value_name("ARGS"),
+        )
+}
+
+fn healthcheck_command() -> clap::Command {
+    clap::Command::new("galera-init healthcheck")
+        .about(
+            "The Docker HEALTHCHECK: asks the local galera-init (its state port on loopback, no \
+             credentials). Exit 0 while the node makes progress or waits on purpose, 1 only \
+             when a restart would help.",
+        )
+        .arg(
+            clap::Arg::new("ready")
+                .long("ready")
+                .action(clap::ArgAction::SetTrue)
+                .help("Healthy only if the node can serve now: Primary, wsrep_ready, Synced"),
+        )
+        .arg(
+            clap::Arg::new("donor-ok")
+                .long("donor-ok")
+                .action(clap::ArgAction::SetTrue)
+                .requires("ready")
+                .help("With --ready: a Donor that keeps serving counts as ready"),
+        )
+}
+
+fn status_command() -> clap::Command {
+    clap::Command::new("galera-init status")
+        .about(
+            "Every node of the cluster, like MaxScale's `list servers`: Server, Address, Port, \
+             Connections, Status. Asks the nodes' state ports; by default the nodes DNS lists \
+             under DISCOVERY_NAME (tasks.$DB_SERVICE_NAME).",
+        )
+        .arg(
+            clap::Arg::new("json")
+                .long("json")
+                .action(clap::ArgAction::SetTrue)
+                .help("Print JSON"),
+        )
+        .arg(
+            clap::Arg::new("targets")
+                .num_args(0..)
+                .value_name("ADDRESS|NAME")
+                .help("Nodes to ask: addresses or DNS names"),
         )
 }
 
@@ -73,6 +126,21 @@ pub fn parse(args: Vec<OsString>) -> Result<Mode, clap::Error> {
         })
     } else if first == "bootstrap" && rest.len() == 1 {
         Ok(Mode::Bootstrap)
+    } else if first == "healthcheck" {
+        let m = healthcheck_command().try_get_matches_from(&rest)?;
+        Ok(Mode::Healthcheck(crate::commands::healthcheck::Check {
+            ready: m.get_flag("ready"),
+            donor_ok: m.get_flag("donor-ok"),
+        }))
+    } else if first == "status" {
+        let m = status_command().try_get_matches_from(&rest)?;
+        Ok(Mode::Status {
+            json: m.get_flag("json"),
+            targets: m
+                .get_many::<String>("targets")
+                .map(|v| v.cloned().collect())
+                .unwrap_or_default(),
+        })
     } else if base == "mariadbd" || base == "mysqld" {
         Ok(Mode::Node {
             mariadbd_args: rest[1..].to_vec(),
@@ -124,6 +192,27 @@ mod tests {
         assert_eq!(
             parse_strs(&["galera-init", "bootstrap"]).unwrap(),
             Mode::Bootstrap
+        );
+        use crate::commands::healthcheck::Check;
+        assert_eq!(
+            parse_strs(&["galera-init", "healthcheck"]).unwrap(),
+            Mode::Healthcheck(Check::default())
+        );
+        assert_eq!(
+            parse_strs(&["galera-init", "healthcheck", "--ready", "--donor-ok"]).unwrap(),
+            Mode::Healthcheck(Check {
+                ready: true,
+                donor_ok: true
+            })
+        );
+        assert!(parse_strs(&["galera-init", "healthcheck", "--donor-ok"]).is_err());
+        assert!(parse_strs(&["galera-init", "healthcheck", "--bogus"]).is_err());
+        assert_eq!(
+            parse_strs(&["galera-init", "status", "--json", "10.0.0.2", "tasks.db"]).unwrap(),
+            Mode::Status {
+                json: true,
+                targets: vec!["10.0.0.2".into(), "tasks.db".into()]
+            }
         );
         // Only the first argument is ours: a later --help belongs to the command.
         assert_eq!(

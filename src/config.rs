@@ -114,6 +114,11 @@ pub struct Settings {
     /// `PC_RECOVERY_TIMEOUT`: how long Galera's pc.recovery may take to restore the saved
     /// Primary component before the node stops mariadbd and elects instead.
     pub pc_recovery_timeout: Duration,
+    /// `NON_PRIMARY_GRACE` and `AVAILABLE_WHEN_DONOR`: what the health checks accept.
+    pub health: crate::health::HealthSettings,
+    /// `DRAIN_DELAY`: how long after a stop signal the node answers 503 to proxies before
+    /// mariadbd gets the signal.
+    pub drain_delay: Duration,
 }
 
 /// A configuration error. Each names the variable and says what to do.
@@ -166,6 +171,13 @@ pub const DEFAULT_DISCOVERY_TIMEOUT: Duration = Duration::from_secs(300);
 pub const DEFAULT_SETTLE_WINDOW: Duration = Duration::from_secs(5);
 /// Default for `PC_RECOVERY_TIMEOUT`.
 pub const DEFAULT_PC_RECOVERY_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// Default for `NON_PRIMARY_GRACE`: long enough for Swarm to replace the lost tasks and
+/// for the node to restore its component with them, before a restart is tried.
+pub const DEFAULT_NON_PRIMARY_GRACE: Duration = Duration::from_secs(300);
+
+/// Default for `DRAIN_DELAY`: two health-check intervals of a proxy checking every second.
+pub const DEFAULT_DRAIN_DELAY: Duration = Duration::from_secs(2);
 /// Default for `OUTAGE_TIMEOUT`.
 pub const DEFAULT_OUTAGE_TIMEOUT: Duration = Duration::from_secs(120);
 /// Default for `HTTP_PORT`.
@@ -256,6 +268,12 @@ impl Settings {
         let settle_window = seconds("SETTLE_WINDOW", DEFAULT_SETTLE_WINDOW, 0)?;
         let outage_timeout = seconds("OUTAGE_TIMEOUT", DEFAULT_OUTAGE_TIMEOUT, 0)?;
         let pc_recovery_timeout = seconds("PC_RECOVERY_TIMEOUT", DEFAULT_PC_RECOVERY_TIMEOUT, 1)?;
+        let non_primary_grace = seconds("NON_PRIMARY_GRACE", DEFAULT_NON_PRIMARY_GRACE, 1)?;
+        let drain_delay = seconds("DRAIN_DELAY", DEFAULT_DRAIN_DELAY, 0)?;
+        let available_when_donor = match plain("AVAILABLE_WHEN_DONOR") {
+            None => false,
+            Some(v) => parse_bool("AVAILABLE_WHEN_DONOR", &v)?,
+        };
         let cluster_size = match plain("CLUSTER_SIZE") {
             None => None,
             Some(v) => match v.parse::<usize>() {
@@ -377,6 +395,11 @@ impl Settings {
             outage_timeout,
             http_port,
             pc_recovery_timeout,
+            health: crate::health::HealthSettings {
+                non_primary_grace,
+                available_when_donor,
+            },
+            drain_delay,
         })
     }
 }

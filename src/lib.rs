@@ -20,10 +20,9 @@
 //! - [`datadir`]: the datadir's state, and the initialisation of a fresh one.
 //! - [`server`]: mariadbd as a process and a client connection to it.
 //! - [`supervisor`]: PID-1 duties: signals, reaping, exit codes.
+//! - [`health`]: what the node tells Docker and proxies (liveness, readiness, the writer),
+//!   served on [`peer::http`]'s server beside `/state`.
 //! - [`node`]: the sequence that ties the above together.
-//!
-//! The health endpoints and the `healthcheck` subcommand come with a later issue; they will
-//! share [`peer::http`]'s server.
 
 pub mod cli;
 pub mod commands;
@@ -34,6 +33,7 @@ pub mod discovery;
 pub mod election;
 pub mod fsutil;
 pub mod galera;
+pub mod health;
 pub mod node;
 pub mod peer;
 pub mod record;

@@ -13,6 +13,7 @@ use galera_init::cli::{self, Mode};
 use galera_init::commands;
 use galera_init::config::{DEFAULT_HTTP_PORT, Settings};
 use galera_init::datadir::Paths;
+use galera_init::discovery::dns::SystemResolver;
 use galera_init::node;
 use galera_init::supervisor::{Supervisor, exit, signals};
 
@@ -38,6 +39,8 @@ fn main() -> ExitCode {
         Mode::Node { mariadbd_args } => supervised(signalfd, |sup| run_node(sup, &mariadbd_args)),
         Mode::Exec { argv } => supervised(signalfd, |sup| run_command(sup, &argv)),
         Mode::Bootstrap => run_bootstrap(),
+        Mode::Healthcheck(check) => run_healthcheck(check),
+        Mode::Status { json, targets } => run_status(json, &targets),
     })
 }
 
@@ -81,21 +84,92 @@ fn run_node(sup: &mut Supervisor, mariadbd_args: &[OsString]) -> u8 {
     }
 }
 
+/// HTTP_PORT for an operator's command; `None` (after saying why) when it is invalid.
+fn command_port(command: &str) -> Option<u16> {
+    match std::env::var("HTTP_PORT") {
+        Err(_) => Some(DEFAULT_HTTP_PORT),
+        Ok(v) => match v.parse::<u16>() {
+            Ok(p) if p > 0 => Some(p),
+            _ => {
+                eprintln!("galera-init {command}: HTTP_PORT must be a TCP port number (1-65535)");
+                None
+            }
+        },
+    }
+}
+
+/// `galera-init healthcheck`: asks the local node; exit 0 healthy, 1 not.
+fn run_healthcheck(check: commands::healthcheck::Check) -> u8 {
+    let _ = signals::unblock_all();
+    let Some(port) = command_port("healthcheck") else {
+        return 1;
+    };
+    commands::healthcheck::run(check, port, &mut std::io::stdout())
+}
+
+/// `galera-init status`: every node of the cluster, as a table or JSON.
+fn run_status(json: bool, targets: &[String]) -> u8 {
+    let _ = signals::unblock_all();
+    let Some(port) = command_port("status") else {
+        return 1;
+    };
+    let targets: Vec<String> = if targets.is_empty() {
+        match std::env::var("DISCOVERY_NAME")
+            .ok()
+            .filter(|v| !v.is_empty())
+            .or_else(|| {
+                std::env::var("DB_SERVICE_NAME")
+                    .ok()
+                    .filter(|v| !v.is_empty())
+                    .map(|s| format!("tasks.{s}"))
+            }) {
+            Some(name) => vec![name],
+            None => {
+                eprintln!(
+                    "galera-init status: DB_SERVICE_NAME is not set: give the nodes' addresses \
+                     or a DNS name that lists them"
+                );
+                return 1;
+            }
+        }
+    } else {
+        targets.to_vec()
+    };
+    let addrs = match SystemResolver::new()
+        .map_err(|e| e.to_string())
+        .and_then(|mut dns| commands::status::resolve(&targets, &mut dns))
+    {
+        Ok(a) => a,
+        Err(e) => {
+            eprintln!("galera-init status: {e}");
+            return 1;
+        }
+    };
+    let rows = commands::status::collect(&addrs, port);
+    let mut out = std::io::stdout();
+    if json {
+        match serde_json::to_string_pretty(&rows) {
+            Ok(text) => println!("{text}"),
+            Err(e) => {
+                eprintln!("galera-init status: {e}");
+                return 1;
+            }
+        }
+    } else {
+        commands::status::print_table(&rows, &mut out);
+    }
+    // Scripts can tell "nothing answered" from a table of nodes in any state.
+    u8::from(rows.iter().all(|r| r.detail.is_none()))
+}
+
 /// `galera-init bootstrap` in a node's container: the override, then what the node does.
 fn run_bootstrap() -> u8 {
     if let Err(e) = signals::unblock_all() {
         eprintln!("galera-init bootstrap: {e}");
         return 1;
     }
-    let port = match std::env::var("HTTP_PORT") {
-        Err(_) => DEFAULT_HTTP_PORT,
-        Ok(v) => match v.parse::<u16>() {
-            Ok(p) if p > 0 => p,
-            _ => {
-                eprintln!("galera-init bootstrap: HTTP_PORT must be a TCP port number (1-65535)");
-                return 1;
-            }
-        },
+    let Some(port) = command_port("bootstrap") else {
+        return 1;
     };
     let datadir = Paths::standard().datadir;
     commands::bootstrap::run(

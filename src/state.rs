@@ -4,6 +4,7 @@
 //! It is a module of its own, below the election and the HTTP exchange, because both use it:
 //! the decision reasons about these values, and `peer` only carries them over the network.
 
+use std::collections::BTreeMap;
 use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
 
@@ -127,6 +128,29 @@ pub struct NodeState {
     pub wsrep_incoming_addresses: Option<String>,
     /// `wsrep_last_committed`.
     pub wsrep_last_committed: Option<i64>,
+    /// `wsrep_ready`: the server accepts queries.
+    pub wsrep_ready: Option<bool>,
+    /// `wsrep_desync` (the variable) or a non-zero `wsrep_desync_count`: the node is
+    /// desynced on purpose (a backup, a donor) and may lag behind.
+    pub wsrep_desync: Option<bool>,
+    /// `wsrep_reject_queries` (`NONE`, `ALL`, `ALL_KILL`).
+    pub wsrep_reject_queries: Option<String>,
+    /// `wsrep_sst_donor_rejects_queries`: a donor refuses queries during an SST.
+    pub wsrep_sst_donor_rejects_queries: Option<bool>,
+    /// `Threads_connected`: the server's client connections.
+    pub threads_connected: Option<i64>,
+    /// A stop signal has come: the node drains (proxies move clients away) while mariadbd
+    /// shuts down.
+    pub draining: bool,
+    /// A joiner asked this node to leave the read pool while it serves its state transfer
+    /// (the reservation lasts [`crate::health::DONOR_RESERVATION`]).
+    pub donor_reserved: bool,
+    /// How many times galera-init has started mariadbd since the container started.
+    pub mariadbd_starts: u64,
+    /// Every `wsrep_%` status variable of the last reading, for `/metrics` (kept out of
+    /// the state peers exchange).
+    #[serde(skip)]
+    pub wsrep_status: BTreeMap<String, String>,
 }
 
 impl NodeState {
@@ -145,6 +169,11 @@ impl NodeState {
     /// Whether the node is Synced (a good donor).
     pub fn is_synced(&self) -> bool {
         self.is_primary() && self.wsrep_local_state == Some(4)
+    }
+
+    /// Whether the node is a donor (`wsrep_local_state` 2) of a Primary component.
+    pub fn is_donor(&self) -> bool {
+        self.is_primary() && self.wsrep_local_state == Some(2)
     }
 
     /// The position that counts for the election: the most advanced of what the datadir

@@ -3,3 +3,5 @@
 //! and need no credentials.
 
 pub mod bootstrap;
+pub mod healthcheck;
+pub mod status;

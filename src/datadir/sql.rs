@@ -135,6 +135,8 @@ mod tests {
             outage_timeout: std::time::Duration::from_secs(60),
             http_port: 9200,
             pc_recovery_timeout: std::time::Duration::from_secs(60),
+            health: Default::default(),
+            drain_delay: std::time::Duration::ZERO,
         }
     }
 

@@ -7,6 +7,8 @@
 use std::ffi::OsString;
 use std::net::{IpAddr, TcpListener};
 use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
 use std::time::{Duration, Instant};
 
 use crate::config::Settings;
@@ -17,6 +19,7 @@ use crate::election::{Election, World};
 use crate::fsutil::write_atomic;
 use crate::galera::gvwstate::{self, GVWSTATE_FILE};
 use crate::galera::{self, NodeConfig, grastate};
+use crate::health::{self, peers::SharedWatch};
 use crate::peer::{self, Learned};
 use crate::record::{self, Record};
 use crate::server;
@@ -119,7 +122,7 @@ pub fn run(
         .unwrap_or_default();
     state.update(|s| s.node_name = node_name.clone());
     let learned = Learned::default();
-    serve_state(settings.http_port, &state, &learned)?;
+    serve(settings, &state, &learned, sup.stop_flag())?;
     let mut resolver = SystemResolver::new().map_err(NodeError::Runtime)?;
     let start = Start {
         settings,
@@ -139,6 +142,7 @@ pub fn run(
                 state.update(|s| {
                     *s = crate::state::NodeState {
                         node_name: s.node_name.clone(),
+                        mariadbd_starts: s.mariadbd_starts,
                         ..Default::default()
                     }
                 });
@@ -305,7 +309,11 @@ impl Start<'_> {
         if let Some(r) = run_as {
             datadir::prepare(paths, r)?;
         }
+        let first_donor = donors.first().cloned();
         write_config(paths, settings, own, &members, donors)?;
+        if let Some(name) = first_donor {
+            reserve_donor(sup, settings, own, &members, &name)?;
+        }
         match (&data, bootstrap) {
             (DataState::Fresh | DataState::Interrupted, true) => {
                 datadir::init::initialize(sup, paths, settings, run_as, &data)?;
@@ -366,6 +374,7 @@ impl Start<'_> {
             "started mariadbd (pid {pid}) {:.1}s after galera-init",
             self.started.elapsed().as_secs_f32()
         );
+        state.update(|s| s.mariadbd_starts += 1);
         let monitor = Monitor::new(
             params(settings),
             record.clone(),
@@ -389,6 +398,7 @@ impl Start<'_> {
                 None
             }
         };
+        sup.set_drain_delay(settings.drain_delay);
         let code = sup.supervise_with(pid, server::MARIADBD, &mut || match handle
             .as_ref()
             .and_then(|h| h.stop_request())
@@ -418,12 +428,68 @@ impl Start<'_> {
     }
 }
 
-/// Serves the node state from now on, on every address (IPv6 and IPv4 when possible).
-fn serve_state(port: u16, state: &Shared, learned: &Learned) -> Result<(), NodeError> {
+/// Asks the donor Galera will pick (the first Synced node of `wsrep_sst_donor`) to leave
+/// the read pool, and gives the proxies `DRAIN_DELAY` to see it before the server starts
+/// and the donor turns Donor/Desynced: reads never reach a donor that lags.
+fn reserve_donor(
+    sup: &mut Supervisor,
+    settings: &Settings,
+    own: IpAddr,
+    members: &[IpAddr],
+    name: &str,
+) -> Result<(), NodeError> {
+    let others: Vec<IpAddr> = members.iter().copied().filter(|a| *a != own).collect();
+    let peers = peer::client::HttpPeers::new(settings.http_port, Some(own));
+    let Some(addr) = peers
+        .fetch_all(&others)
+        .into_iter()
+        .find(|(_, s)| s.as_ref().is_some_and(|s| s.node_name == name))
+        .map(|(a, _)| a)
+    else {
+        return Ok(());
+    };
+    match health::reserve_donor(addr, settings.http_port) {
+        Ok(()) => {
+            log::info!(
+                "asked {name} ({addr}) to leave the read pool while it is this node's donor; \
+                 waiting {:.1}s (DRAIN_DELAY) for the proxies to see it",
+                settings.drain_delay.as_secs_f32()
+            );
+            sup.pause(settings.drain_delay)?;
+        }
+        Err(e) => log::warn!("cannot reserve {name} ({addr}) as the donor: {e}"),
+    }
+    Ok(())
+}
+
+/// Serves the node state and the health endpoints from now on, on every address (IPv6
+/// and IPv4 when possible), and starts the health thread that asks the peers.
+fn serve(
+    settings: &Settings,
+    state: &Shared,
+    learned: &Learned,
+    draining: Arc<AtomicBool>,
+) -> Result<(), NodeError> {
+    let port = settings.http_port;
     let listener = TcpListener::bind(("::", port))
         .or_else(|_| TcpListener::bind(("0.0.0.0", port)))
         .map_err(|source| NodeError::Listen { port, source })?;
-    peer::http::spawn(listener, state.clone(), learned.clone())
+    let watch = SharedWatch::default();
+    let flags = health::Flags::new(draining);
+    let overlay = {
+        let flags = flags.clone();
+        Arc::new(move |s: &mut crate::state::NodeState| flags.apply(s))
+    };
+    let router = peer::http::router(state.clone(), learned.clone(), overlay).merge(
+        health::http::router(health::http::Ctx {
+            state: state.clone(),
+            watch: watch.clone(),
+            flags: flags.clone(),
+            cfg: settings.health,
+        }),
+    );
+    peer::http::spawn(listener, router).map_err(|source| NodeError::Listen { port, source })?;
+    health::peers::spawn(state.clone(), flags, watch, port, settings.health)
         .map_err(|source| NodeError::Listen { port, source })
 }
 

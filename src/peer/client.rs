@@ -21,8 +21,13 @@ impl HttpPeers {
     /// A client for peers serving on `port`; `origin` is this node's address, sent so that
     /// the peers learn of it.
     pub fn new(port: u16, origin: Option<IpAddr>) -> HttpPeers {
+        HttpPeers::with_timeout(port, origin, TIMEOUT)
+    }
+
+    /// [`HttpPeers::new`] with another timeout.
+    pub fn with_timeout(port: u16, origin: Option<IpAddr>, timeout: Duration) -> HttpPeers {
         let agent = ureq::Agent::config_builder()
-            .timeout_global(Some(TIMEOUT))
+            .timeout_global(Some(timeout))
             .http_status_as_error(true)
             .build()
             .new_agent();

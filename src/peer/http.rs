@@ -1,8 +1,10 @@
 //! The HTTP server every node runs from its first second: `/state` (this node's
-//! [`NodeState`] as JSON). axum on a current-thread tokio runtime, on its own thread, so it
-//! answers while the main thread waits, initialises or supervises.
+//! [`NodeState`] as JSON), and whatever other routes the node adds (the health
+//! endpoints). axum on a current-thread tokio runtime, on its own thread, so it answers
+//! while the main thread waits, initialises or supervises.
 
 use std::net::{IpAddr, TcpListener};
+use std::sync::Arc;
 
 use axum::Router;
 use axum::extract::State;
@@ -17,13 +19,22 @@ use crate::state::{NodeState, Shared};
 struct Ctx {
     state: Shared,
     learned: Learned,
+    overlay: Overlay,
 }
 
-/// The routes.
-fn router(state: Shared, learned: Learned) -> Router {
+/// What an answer adds to the shared state at the moment it is made (a stop signal that
+/// just came, say): peers see it at once.
+pub type Overlay = Arc<dyn Fn(&mut NodeState) + Send + Sync>;
+
+/// The `/state` route.
+pub fn router(state: Shared, learned: Learned, overlay: Overlay) -> Router {
     Router::new()
         .route("/state", get(state_handler))
-        .with_state(Ctx { state, learned })
+        .with_state(Ctx {
+            state,
+            learned,
+            overlay,
+        })
 }
 
 async fn state_handler(State(ctx): State<Ctx>, headers: HeaderMap) -> axum::Json<NodeState> {
@@ -34,13 +45,14 @@ async fn state_handler(State(ctx): State<Ctx>, headers: HeaderMap) -> axum::Json
     {
         ctx.learned.note(addr);
     }
-    axum::Json(ctx.state.get())
+    let mut s = ctx.state.get();
+    (ctx.overlay)(&mut s);
+    axum::Json(s)
 }
 
-/// Serves `state` on `listener` from a new thread, noting in `learned` the peers that ask.
-/// Call it after signals are blocked: the thread inherits the mask, so signals still go to
-/// the supervisor.
-pub fn spawn(listener: TcpListener, state: Shared, learned: Learned) -> std::io::Result<()> {
+/// Serves `router` on `listener` from a new thread. Call it after signals are blocked: the
+/// thread inherits the mask, so signals still go to the supervisor.
+pub fn spawn(listener: TcpListener, router: Router) -> std::io::Result<()> {
     listener.set_nonblocking(true)?;
     std::thread::Builder::new()
         .name("http".into())
@@ -57,7 +69,7 @@ pub fn spawn(listener: TcpListener, state: Shared, learned: Learned) -> std::io:
             };
             let result = runtime.block_on(async move {
                 let listener = tokio::net::TcpListener::from_std(listener)?;
-                axum::serve(listener, router(state, learned)).await
+                axum::serve(listener, router).await
             });
             if let Err(e) = result {
                 log::error!("HTTP server stopped: {e}");

@@ -33,11 +33,28 @@ impl Poller {
         self.conn.as_mut()
     }
 
-    /// The `wsrep_%` status, lower-cased names; `None` when the server does not answer.
+    /// The `wsrep_%` status, `Threads_connected`, and the variables a proxy checks
+    /// (`wsrep_desync`, `wsrep_reject_queries`, `wsrep_sst_donor_rejects_queries`), with
+    /// lower-cased names; `None` when the server does not answer.
     pub fn read(&mut self) -> Option<HashMap<String, String>> {
-        let rows: Option<Vec<(String, String)>> = self
-            .conn()
-            .and_then(|c| c.query("SHOW GLOBAL STATUS LIKE 'wsrep_%'").ok());
+        let rows: Option<Vec<(String, String)>> = self.conn().and_then(|c| {
+            let mut rows: Vec<(String, String)> = c
+                .query(
+                    "SHOW GLOBAL STATUS WHERE Variable_name LIKE 'wsrep\\_%' \
+                     OR Variable_name = 'Threads_connected'",
+                )
+                .ok()?;
+            rows.extend(
+                c.query::<(String, String), _>(
+                    "SHOW GLOBAL VARIABLES WHERE Variable_name IN ('wsrep_desync', \
+                     'wsrep_reject_queries', 'wsrep_sst_donor_rejects_queries')",
+                )
+                .ok()?
+                .into_iter()
+                .map(|(k, v)| (format!("var:{k}"), v)),
+            );
+            Some(rows)
+        });
         if rows.is_none() {
             self.conn = None;
         }
@@ -74,6 +91,23 @@ pub fn apply(s: &mut NodeState, vars: Option<&HashMap<String, String>>) {
     if let Some(n) = num("wsrep_last_committed") {
         s.wsrep_last_committed = Some(n);
     }
+    let on = |k: &str| get(k).map(|v| v.eq_ignore_ascii_case("ON") || v == "1");
+    s.wsrep_ready = on("wsrep_ready");
+    s.wsrep_desync = match (on("var:wsrep_desync"), num("wsrep_desync_count")) {
+        (None, None) => None,
+        (a, b) => Some(a == Some(true) || b.is_some_and(|n| n > 0)),
+    };
+    s.wsrep_reject_queries = get("var:wsrep_reject_queries");
+    s.wsrep_sst_donor_rejects_queries = on("var:wsrep_sst_donor_rejects_queries");
+    s.threads_connected = num("threads_connected");
+    s.wsrep_status = vars
+        .map(|v| {
+            v.iter()
+                .filter(|(k, _)| k.starts_with("wsrep_"))
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect()
+        })
+        .unwrap_or_default();
     if vars.is_some() {
         s.phase = Phase::Running;
         s.fresh = Some(false);
@@ -114,6 +148,11 @@ mod tests {
                 "9acf4d34-acdb-11e6-bcc3-d3e36276629f",
             ),
             ("wsrep_last_committed", "17"),
+            ("wsrep_ready", "ON"),
+            ("wsrep_desync_count", "0"),
+            ("threads_connected", "3"),
+            ("var:wsrep_desync", "OFF"),
+            ("var:wsrep_reject_queries", "NONE"),
         ]
         .iter()
         .map(|(k, v)| (k.to_string(), v.to_string()))
@@ -129,6 +168,15 @@ mod tests {
         );
         assert_eq!(s.wsrep_cluster_conf_id, Some(5));
         assert_eq!(s.incoming_addresses().len(), 3);
+        assert_eq!(s.wsrep_ready, Some(true));
+        assert_eq!(s.wsrep_desync, Some(false));
+        assert_eq!(s.wsrep_reject_queries.as_deref(), Some("NONE"));
+        assert_eq!(s.threads_connected, Some(3));
+        assert_eq!(
+            s.wsrep_status.len(),
+            11,
+            "only wsrep_ status goes to the metrics"
+        );
         apply(&mut s, None);
         assert!(
             !s.is_primary(),

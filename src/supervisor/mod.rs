@@ -17,6 +17,8 @@ use std::collections::{HashMap, HashSet};
 use std::os::fd::AsFd;
 use std::os::unix::process::CommandExt;
 use std::process::Command;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use nix::errno::Errno;
@@ -79,6 +81,8 @@ pub struct Supervisor {
     exited: HashMap<i32, WaitStatus>,
     /// Whether a stop signal (SIGTERM, SIGINT, SIGQUIT) came from outside.
     stop_received: bool,
+    stop_flag: Arc<AtomicBool>,
+    drain_delay: Duration,
 }
 
 /// What [`Supervisor::supervise_with`]'s tick callback asks for.
@@ -100,6 +104,8 @@ impl Supervisor {
             spawned: HashSet::new(),
             exited: HashMap::new(),
             stop_received: false,
+            stop_flag: Arc::new(AtomicBool::new(false)),
+            drain_delay: Duration::ZERO,
         }
     }
 
@@ -207,9 +213,27 @@ impl Supervisor {
         self.stop_received
     }
 
+    /// A flag set the moment a stop signal arrives, for other threads (the health
+    /// endpoints drain at once).
+    pub fn stop_flag(&self) -> Arc<AtomicBool> {
+        self.stop_flag.clone()
+    }
+
+    /// Makes [`Supervisor::supervise_with`] hold a first stop signal for `delay` before it
+    /// passes it on (a second one goes at once): the node drains, proxies see its health
+    /// endpoints fail and move clients away, and only then does the server stop.
+    pub fn set_drain_delay(&mut self, delay: Duration) {
+        self.drain_delay = delay;
+    }
+
+    fn note_stop(&mut self) {
+        self.stop_received = true;
+        self.stop_flag.store(true, Ordering::SeqCst);
+    }
+
     fn startup_signal(&mut self, sig: i32) -> Result<(), Stopped> {
         if signals::stops_startup(sig) {
-            self.stop_received = true;
+            self.note_stop();
             log::info!("received {} during start-up: stopping", signals::name(sig));
             return Err(Stopped(sig));
         }
@@ -284,7 +308,15 @@ impl Supervisor {
         on_tick: &mut dyn FnMut() -> Tick,
     ) -> u8 {
         let mut sent = Tick::Continue;
+        let mut held: Option<(i32, Instant)> = None;
         loop {
+            if let Some((sig, at)) = held
+                && Instant::now() >= at
+            {
+                held = None;
+                log::info!("forwarding {} to {name}", signals::name(sig));
+                self.signal(main, sig);
+            }
             match (on_tick(), sent) {
                 (Tick::Stop, Tick::Continue) => {
                     sent = Tick::Stop;
@@ -307,15 +339,33 @@ impl Supervisor {
                 }
                 return code;
             }
-            if let Event::Signal(sig) = self.next_event(TICK) {
+            let wait = held.map_or(TICK, |(_, at)| {
+                at.saturating_duration_since(Instant::now()).min(TICK)
+            });
+            if let Event::Signal(sig) = self.next_event(wait) {
                 match signals::disposition(sig) {
                     Disposition::Reap => {}
                     Disposition::Ignore => {
                         log::debug!("ignoring {}", signals::name(sig))
                     }
                     Disposition::Forward => {
-                        if signals::stops_startup(sig) {
-                            self.stop_received = true;
+                        let stop = signals::stops_startup(sig);
+                        let first = stop && !self.stop_received;
+                        if stop {
+                            self.note_stop();
+                        }
+                        if first && !self.drain_delay.is_zero() {
+                            log::info!(
+                                "received {}: draining for {:.1}s (DRAIN_DELAY) before passing \
+                                 it to {name}",
+                                signals::name(sig),
+                                self.drain_delay.as_secs_f32()
+                            );
+                            held = Some((sig, Instant::now() + self.drain_delay));
+                            continue;
+                        }
+                        if stop && held.take().is_some() {
+                            log::info!("a second stop signal: not draining any longer");
                         }
                         log::info!("forwarding {} to {name}", signals::name(sig));
                         self.signal(main, sig);

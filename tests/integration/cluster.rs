@@ -78,15 +78,23 @@ fn writer_killed_and_replaced() {
     let (nodes, mut running, _) = cold_start(&mut lab);
     let addrs: Vec<Ipv4Addr> = nodes.iter().map(|n| n.addr).collect();
     write_rows(addrs[0], 0, 5);
-    // The writer is the node a proxy such as MaxScale picks: the lowest wsrep_local_index.
-    let writer = (0..3)
-        .min_by_key(|i| {
-            status_var(addrs[*i], USER, PASS, "wsrep_local_index")
-                .unwrap()
-                .parse::<i64>()
-                .unwrap()
-        })
-        .unwrap();
+    // The writer is the node a proxy picks: the one whose /master answers 200 (MaxScale's
+    // galeramon rule, the lowest wsrep_local_index).
+    let writer_among = |idx: &[usize]| -> Option<usize> {
+        let w: Vec<usize> = idx
+            .iter()
+            .copied()
+            .filter(|i| code(addrs[*i], "/master") == 200)
+            .collect();
+        (w.len() == 1).then(|| w[0])
+    };
+    let mut writer = 0;
+    assert!(
+        wait_until(Duration::from_secs(20), || writer_among(&[0, 1, 2])
+            .map(|w| writer = w)
+            .is_some()),
+        "one writer"
+    );
     running[writer].signal(Signal::SIGKILL);
     // (unshare, the lab's stand-in for the container runtime, reports a SIGKILLed child as 1.)
     assert!(
@@ -99,15 +107,14 @@ fn writer_killed_and_replaced() {
     write_rows(survivors[0], 5, 10);
 
     // The survivors' writer: the one the replacement must take its SST from last.
-    let new_writer = (0..3)
-        .filter(|i| *i != writer)
-        .min_by_key(|i| {
-            status_var(addrs[*i], USER, PASS, "wsrep_local_index")
-                .unwrap()
-                .parse::<i64>()
-                .unwrap()
-        })
-        .unwrap();
+    let others: Vec<usize> = (0..3).filter(|i| *i != writer).collect();
+    let mut new_writer = 0;
+    assert!(
+        wait_until(Duration::from_secs(30), || writer_among(&others)
+            .map(|w| new_writer = w)
+            .is_some()),
+        "a new writer among the survivors"
+    );
 
     // The orchestrator's replacement: new address, empty volume.
     let n4 = lab.node(4);

@@ -201,3 +201,54 @@ pub fn local_status(r: &Running, var: &str) -> Option<String> {
     let text = String::from_utf8_lossy(&out.stdout).into_owned();
     text.split_whitespace().nth(1).map(String::from)
 }
+
+/// `GET http://<addr>:9200<path>`: the status code and body, or `None` when nothing
+/// answers within two seconds.
+pub fn http(addr: Ipv4Addr, path: &str) -> Option<(u16, String)> {
+    let agent = ureq::Agent::config_builder()
+        .timeout_global(Some(Duration::from_secs(2)))
+        .http_status_as_error(false)
+        .build()
+        .new_agent();
+    let mut r = agent
+        .get(&format!("http://{addr}:9200{path}"))
+        .call()
+        .ok()?;
+    let code = r.status().as_u16();
+    Some((code, r.body_mut().read_to_string().unwrap_or_default()))
+}
+
+/// The status code of `path` on `addr` (0: no answer).
+pub fn code(addr: Ipv4Addr, path: &str) -> u16 {
+    http(addr, path).map_or(0, |(c, _)| c)
+}
+
+/// Runs `galera-init ARGS` inside the node, as `docker exec` would: exit code and output.
+pub fn galera_init_in(lab: &Lab, r: &Running, args: &[&str]) -> (i32, String) {
+    let bin = lab.binary();
+    let mut argv: Vec<&str> = vec![bin.to_str().unwrap()];
+    argv.extend(args);
+    let out = r.exec_in(&argv, &[]);
+    (
+        out.status.code().unwrap_or(-1),
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ),
+    )
+}
+
+/// Runs `galera-init status ARGS` from the host.
+pub fn status_table(lab: &Lab, args: &[&str]) -> String {
+    let out = std::process::Command::new(lab.binary())
+        .arg("status")
+        .args(args)
+        .output()
+        .unwrap();
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}

@@ -6,8 +6,10 @@
 
 mod cluster;
 mod election;
+mod health;
 mod kit;
 mod lab;
 mod node_bad_input;
 mod node_single;
+mod proxy;
 mod supervisor;

@@ -1,0 +1,408 @@
+//! What a node tells Docker and proxies about itself: the verdicts behind
+//! `galera-init healthcheck`, `/live`, `/health` and `/master`.
+//!
+//! Two audiences want different answers, and mixing them is what broke earlier images:
+//!
+//! - **Docker (liveness).** Swarm puts a task in `tasks.<svc>` DNS only once its check is
+//!   healthy, and kills it when the check turns unhealthy. So [`live`] is healthy while the
+//!   node makes progress or waits on purpose (DNS, the election, an SST, a missing newer
+//!   node, an operator), and unhealthy only when a restart would help: mariadbd should
+//!   answer and has not for a while, or the node has been cut off (non-Primary, and no peer
+//!   answers) for longer than a grace period.
+//! - **Proxies (readiness).** [`serving`] is Percona clustercheck's rule as MaxScale's
+//!   galeramon applies it: Primary, `wsrep_ready`, Synced (or Donor when allowed), not
+//!   desynced, not rejecting queries, not draining. [`Watch`] adds the writer: galeramon's
+//!   lowest `wsrep_local_index` among those that can serve, claimed only after a hold-off
+//!   longer than a peer's view of it can lag, and given up at once, so that two nodes
+//!   never both answer `/master` with 200.
+//!
+//! Everything here is pure: the state comes from the monitor's readings and the peers'
+//! `/state` answers ([`peers`] fetches them), time is a parameter.
+
+pub mod http;
+pub mod metrics;
+pub mod peers;
+
+use std::collections::BTreeMap;
+use std::net::IpAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use serde::{Deserialize, Serialize};
+
+use crate::state::{NodeState, Phase};
+
+/// How long a node must be the writer candidate before it claims `/master`: longer than
+/// the peer poll interval plus its timeout, so the previous writer has seen the newcomer
+/// (or has gone) before two could answer 200.
+pub const WRITER_HOLDOFF: Duration = Duration::from_secs(3);
+
+/// How long mariadbd may fail to answer its monitor, while it should, before the node is
+/// unhealthy.
+pub const UNANSWERED_GRACE: Duration = Duration::from_secs(30);
+
+/// How long a node asked to be a joiner's donor stays out of the read pool: long enough for
+/// the joiner's server to start and ask for its state transfer (a donor then reports
+/// Donor/Desynced for as long as it serves it).
+pub const DONOR_RESERVATION: Duration = Duration::from_secs(15);
+
+/// What a node's HTTP answers add to its shared state at the moment they are made: a stop
+/// signal, a donor reservation.
+#[derive(Debug, Clone, Default)]
+pub struct Flags {
+    /// Set by the supervisor when a stop signal arrives.
+    pub draining: Arc<AtomicBool>,
+    /// Until when this node is reserved as a joiner's donor.
+    pub reserved_until: Arc<Mutex<Option<Instant>>>,
+}
+
+impl Flags {
+    /// Flags whose draining is `draining`.
+    pub fn new(draining: Arc<AtomicBool>) -> Flags {
+        Flags {
+            draining,
+            reserved_until: Arc::default(),
+        }
+    }
+
+    /// Writes the flags into `s`, as of now.
+    pub fn apply(&self, s: &mut NodeState) {
+        s.draining |= self.draining.load(Ordering::SeqCst);
+        let until = *self
+            .reserved_until
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        s.donor_reserved = until.is_some_and(|u| Instant::now() < u);
+    }
+
+    /// Reserves this node as a joiner's donor from now on.
+    pub fn reserve_donor(&self) {
+        *self
+            .reserved_until
+            .lock()
+            .unwrap_or_else(|e| e.into_inner()) = Some(Instant::now() + DONOR_RESERVATION);
+    }
+}
+
+/// Asks the node at `addr` (state port `port`) to leave the read pool while it serves this
+/// node's state transfer: a proxy checking `/health` then stops sending it reads before its
+/// server turns Donor.
+pub fn reserve_donor(addr: IpAddr, port: u16) -> Result<(), String> {
+    let agent = ureq::Agent::config_builder()
+        .timeout_global(Some(Duration::from_secs(2)))
+        .build()
+        .new_agent();
+    agent
+        .post(&format!(
+            "http://{}:{port}/reserve-donor",
+            crate::galera::galera_host(addr)
+        ))
+        .send_empty()
+        .map(|_| ())
+        .map_err(|e| e.to_string())
+}
+
+/// Health settings from the environment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HealthSettings {
+    /// `NON_PRIMARY_GRACE`: how long a node cut off from every peer may stay non-Primary
+    /// before the Docker health check says a restart would help.
+    pub non_primary_grace: Duration,
+    /// `AVAILABLE_WHEN_DONOR`: a Donor counts as able to serve on `/health`.
+    pub available_when_donor: bool,
+}
+
+impl Default for HealthSettings {
+    fn default() -> Self {
+        HealthSettings {
+            non_primary_grace: crate::config::DEFAULT_NON_PRIMARY_GRACE,
+            available_when_donor: false,
+        }
+    }
+}
+
+/// A verdict and its reason, one line.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Verdict {
+    /// Healthy (200, exit 0) or not (503, exit 1).
+    pub ok: bool,
+    /// Why, for an operator.
+    pub reason: String,
+}
+
+impl Verdict {
+    fn yes(reason: impl Into<String>) -> Verdict {
+        Verdict {
+            ok: true,
+            reason: reason.into(),
+        }
+    }
+
+    fn no(reason: impl Into<String>) -> Verdict {
+        Verdict {
+            ok: false,
+            reason: reason.into(),
+        }
+    }
+}
+
+/// The local state's words for its Galera state (`Synced`, `Donor/Desynced`…).
+fn comment(s: &NodeState) -> String {
+    s.wsrep_local_state_comment
+        .clone()
+        .or_else(|| s.wsrep_local_state.map(|n| format!("state {n}")))
+        .unwrap_or_else(|| "unknown".into())
+}
+
+/// Whether the node can serve clients now (`/health`, `healthcheck --ready`): Primary,
+/// `wsrep_ready`, Synced (or a Donor that keeps serving, when `donor_ok`), not desynced,
+/// not rejecting queries, not draining.
+pub fn serving(s: &NodeState, donor_ok: bool) -> Verdict {
+    if s.draining {
+        return Verdict::no("draining: the node is stopping");
+    }
+    if s.phase != Phase::Running {
+        return Verdict::no(format!("not running yet ({})", phase_words(s)));
+    }
+    if s.donor_reserved && !donor_ok {
+        return Verdict::no("reserved as the donor of a joining node");
+    }
+    if !s.is_primary() {
+        return Verdict::no(format!(
+            "not in a Primary component (wsrep_cluster_status {})",
+            s.wsrep_cluster_status.as_deref().unwrap_or("unknown")
+        ));
+    }
+    if s.wsrep_ready != Some(true) {
+        return Verdict::no("wsrep_ready is OFF");
+    }
+    if s.wsrep_reject_queries
+        .as_deref()
+        .is_some_and(|r| !r.eq_ignore_ascii_case("NONE"))
+    {
+        return Verdict::no("wsrep_reject_queries is set");
+    }
+    let donor = s.is_donor();
+    if donor && donor_ok && s.wsrep_sst_donor_rejects_queries != Some(true) {
+        return Verdict::yes(format!("{} (a donor that serves)", comment(s)));
+    }
+    if !s.is_synced() {
+        return Verdict::no(format!("not Synced ({})", comment(s)));
+    }
+    if s.wsrep_desync == Some(true) {
+        return Verdict::no("desynced (wsrep_desync)");
+    }
+    Verdict::yes("Synced")
+}
+
+/// What a node that is not running does, in a few words.
+pub fn phase_words(s: &NodeState) -> String {
+    match s.phase {
+        Phase::Discovering => "waiting for DNS to list this node".into(),
+        Phase::Recovering => "recovering its position".into(),
+        Phase::Waiting => match &s.decision {
+            Some(d) => format!("waiting: {}", d.trim_start_matches("wait: ")),
+            None => "waiting for the election".into(),
+        },
+        Phase::Bootstrapping => "bootstrapping".into(),
+        Phase::Joining if s.sst_in_progress => "receiving a state transfer (SST)".into(),
+        Phase::Joining => "joining".into(),
+        Phase::Running => comment(s),
+        Phase::Stopping => "mariadbd is stopping".into(),
+    }
+}
+
+/// The timers liveness needs, kept by [`Watch`].
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Timers {
+    /// Since when the running node has been outside a Primary component.
+    pub not_primary_since: Option<Instant>,
+    /// Since when the running server has not answered its monitor.
+    pub unanswered_since: Option<Instant>,
+    /// When a peer last answered this node's state request.
+    pub peer_answered_at: Option<Instant>,
+}
+
+/// The Docker health check (`/live`, `galera-init healthcheck`): healthy while the node
+/// makes progress or waits on purpose; unhealthy only when a restart would help.
+pub fn live(s: &NodeState, t: &Timers, now: Instant, cfg: &HealthSettings) -> Verdict {
+    if s.draining {
+        return Verdict::yes("stopping");
+    }
+    if s.phase != Phase::Running {
+        return Verdict::yes(phase_words(s));
+    }
+    if let Some(since) = t.unanswered_since {
+        let d = now.saturating_duration_since(since);
+        if d >= UNANSWERED_GRACE && !s.sst_in_progress {
+            return Verdict::no(format!(
+                "mariadbd has not answered for {}s: a restart would help",
+                d.as_secs()
+            ));
+        }
+        return Verdict::yes(format!("mariadbd has not answered for {}s", d.as_secs()));
+    }
+    if s.is_primary() {
+        return Verdict::yes(format!("{}, Primary", comment(s)));
+    }
+    let since = t.not_primary_since.unwrap_or(now);
+    let d = now.saturating_duration_since(since);
+    // A peer that answers lately means the node takes part in an election or recovery:
+    // it waits on purpose, and may hold the newest data.
+    let peers_answer = t
+        .peer_answered_at
+        .is_some_and(|a| now.saturating_duration_since(a) < cfg.non_primary_grace);
+    if d >= cfg.non_primary_grace && !peers_answer {
+        return Verdict::no(format!(
+            "cut off: non-Primary for {}s and no peer answers (NON_PRIMARY_GRACE {}s): a \
+             restart would help",
+            d.as_secs(),
+            cfg.non_primary_grace.as_secs()
+        ));
+    }
+    Verdict::yes(format!(
+        "non-Primary for {}s{}",
+        d.as_secs(),
+        if peers_answer {
+            ", taking part in the recovery with its peers"
+        } else {
+            ""
+        }
+    ))
+}
+
+/// Why this node is, or is not, the writer candidate: it can serve, and every member
+/// before it in the component's order (`wsrep_incoming_addresses` follows
+/// `wsrep_local_index`) answered that it cannot. A member that does not answer may be the
+/// writer: it blocks the claim until Galera removes it from the component.
+pub fn writer_candidate(
+    s: &NodeState,
+    peers: &BTreeMap<IpAddr, NodeState>,
+    cfg: &HealthSettings,
+) -> Verdict {
+    let me = serving(s, cfg.available_when_donor);
+    if !me.ok {
+        return me;
+    }
+    let Some(own) = s.address else {
+        return Verdict::no("own address unknown");
+    };
+    let members = s.incoming_addresses();
+    let Some(pos) = members.iter().position(|a| *a == own) else {
+        return Verdict::no("not listed in wsrep_incoming_addresses yet");
+    };
+    for m in &members[..pos] {
+        match peers.get(m) {
+            None => {
+                return Verdict::no(format!(
+                    "{m} comes first in the component and does not answer"
+                ));
+            }
+            Some(p) if p.wsrep_cluster_state_uuid != s.wsrep_cluster_state_uuid => {
+                return Verdict::no(format!("{m} comes first and reports another cluster"));
+            }
+            Some(p) => {
+                let v = serving(p, cfg.available_when_donor);
+                if v.ok {
+                    return Verdict::no(format!("{} is the writer", p.label()));
+                }
+            }
+        }
+    }
+    Verdict::yes(format!(
+        "writer: the first of {} member(s) that can serve",
+        members.len()
+    ))
+}
+
+/// What the health thread keeps between its rounds: the timers, the peers' last answers,
+/// and the writer candidacy.
+#[derive(Debug, Clone, Default)]
+pub struct Watch {
+    /// The liveness timers.
+    pub timers: Timers,
+    /// Each peer's last answer, while it keeps answering.
+    pub peers: BTreeMap<IpAddr, NodeState>,
+    /// Since when this node has been the writer candidate.
+    pub candidate_since: Option<Instant>,
+    /// Why it is or is not.
+    pub candidate: Option<Verdict>,
+}
+
+impl Watch {
+    /// Takes in one round: this node's state and the answers of the peers asked.
+    pub fn observe(
+        &mut self,
+        s: &NodeState,
+        answers: Vec<(IpAddr, Option<NodeState>)>,
+        now: Instant,
+        cfg: &HealthSettings,
+    ) {
+        let running = s.phase == Phase::Running && !s.draining;
+        let answered = running && s.wsrep_cluster_status.is_some();
+        self.timers.unanswered_since = match (running, answered) {
+            (true, false) => Some(self.timers.unanswered_since.unwrap_or(now)),
+            _ => None,
+        };
+        self.timers.not_primary_since = match (running && answered, s.is_primary()) {
+            (true, false) => Some(self.timers.not_primary_since.unwrap_or(now)),
+            _ => None,
+        };
+        for (a, st) in answers {
+            match st {
+                Some(st) => {
+                    self.timers.peer_answered_at = Some(now);
+                    self.peers.insert(a, st);
+                }
+                // A peer that said it drains and then goes silent has stopped: it stays
+                // one that cannot serve (its next galera-init answers for itself).
+                None if self.peers.get(&a).is_some_and(|p| p.draining) => {}
+                None => {
+                    self.peers.remove(&a);
+                }
+            }
+        }
+        let v = writer_candidate(s, &self.peers, cfg);
+        self.candidate_since = match (v.ok, self.candidate_since) {
+            (true, Some(t)) => Some(t),
+            (true, None) => Some(now),
+            (false, _) => None,
+        };
+        self.candidate = Some(v);
+    }
+
+    /// `/master`: 200 only on the writer. `s` is the state now (a stop signal counts at
+    /// once, whatever the last round saw).
+    pub fn writer(&self, s: &NodeState, now: Instant, cfg: &HealthSettings) -> Verdict {
+        let me = serving(s, cfg.available_when_donor);
+        if !me.ok {
+            return me;
+        }
+        match (&self.candidate, self.candidate_since) {
+            (Some(v), Some(t)) if v.ok => {
+                if now.saturating_duration_since(t) >= WRITER_HOLDOFF {
+                    v.clone()
+                } else {
+                    Verdict::no("about to become the writer (hold-off)")
+                }
+            }
+            (Some(v), _) => v.clone(),
+            (None, _) => Verdict::no("not checked yet"),
+        }
+    }
+
+    /// The addresses to ask in a round: the component's members and every node this one
+    /// knows, but itself.
+    pub fn to_ask(s: &NodeState) -> Vec<IpAddr> {
+        let mut v: Vec<IpAddr> = s.incoming_addresses();
+        v.extend(s.known.iter().copied());
+        v.sort();
+        v.dedup();
+        v.retain(|a| Some(*a) != s.address);
+        v
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -142,6 +142,10 @@ pub struct NodeState {
     /// A stop signal has come: the node drains (proxies move clients away) while mariadbd
     /// shuts down.
     pub draining: bool,
+    /// For how many seconds the node has been Synced without a break (`None`: it is not).
+    /// A joiner prefers donors that have been Synced for a while: a node that has just
+    /// received its own state transfer has been seen to fail as a mariabackup donor.
+    pub synced_secs: Option<u64>,
     /// A joiner asked this node to leave the read pool while it serves its state transfer
     /// (the reservation lasts [`crate::health::DONOR_RESERVATION`]).
     pub donor_reserved: bool,

@@ -152,6 +152,9 @@ impl Plan {
     }
 }
 
+/// How long a node must have been Synced to come first among a joiner's donors.
+pub const DONOR_SETTLE: Duration = Duration::from_secs(30);
+
 /// How the override is named in messages.
 pub const OVERRIDE_HINT: &str = "run `galera-init bootstrap` in any node (docker exec), or set \
      FORCE_BOOTSTRAP=yes";
@@ -440,7 +443,11 @@ fn join_primary(i: &Inputs, known: &[(IpAddr, &NodeState)], primary: &NodeState)
         .map(|(_, s)| *s)
         .filter(|s| s.is_synced())
         .collect();
-    synced.sort_by_key(|s| Reverse(rank(s)));
+    // A node that has just received its own state transfer has been seen to fail as a
+    // mariabackup donor: nodes Synced for less than DONOR_SETTLE come after the others,
+    // the writer included.
+    let recent = |s: &NodeState| s.synced_secs.is_some_and(|t| t < DONOR_SETTLE.as_secs());
+    synced.sort_by_key(|s| (recent(s), Reverse(rank(s))));
     let donors = synced
         .iter()
         .map(|s| s.node_name.clone())

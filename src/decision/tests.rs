@@ -1090,3 +1090,36 @@ fn join_lists_every_node_and_puts_the_writer_last_among_donors() {
         other => panic!("{other:?}"),
     }
 }
+
+#[test]
+fn a_node_synced_moments_ago_comes_after_the_writer_among_donors() {
+    let own = fresh(4);
+    let listed = [ip(1), ip(2), ip(3), ip(4)];
+    let settled = |mut s: NodeState, secs: u64| {
+        s.synced_secs = Some(secs);
+        s
+    };
+    let peers = vec![
+        (ip(1), Some(settled(primary(1, 2), 5))),
+        (ip(2), Some(settled(primary(2, 0), 300))),
+        (ip(3), Some(settled(primary(3, 1), 300))),
+    ];
+    let plan = decide(&Inputs {
+        own: &own,
+        listed: &listed,
+        peers: &peers,
+        stable_for: Duration::ZERO,
+        waited: Duration::ZERO,
+        force: Override::None,
+        allow_pc_recovery: true,
+        params: &params(),
+    });
+    match plan {
+        Plan::Join { donors, .. } => assert_eq!(
+            donors,
+            ["n3", "n2", "n1"],
+            "n1 has just received its own SST: the writer n2 donates before it"
+        ),
+        other => panic!("{other:?}"),
+    }
+}

@@ -478,6 +478,7 @@ pub fn spawn(
             let force_file = ctx.datadir.join(crate::datadir::FORCE_BOOTSTRAP_FILE);
             let record_file = Record::path(&ctx.datadir);
             let mut answered = false;
+            let mut synced_at: Option<std::time::Instant> = None;
             while !stopped.load(Ordering::SeqCst) {
                 let vars = poller.read();
                 answered |= vars.is_some();
@@ -493,6 +494,12 @@ pub fn spawn(
                         Override::None
                     };
                     s.sst_in_progress = sst_file.exists();
+                    synced_at = if s.is_synced() {
+                        Some(synced_at.unwrap_or_else(std::time::Instant::now))
+                    } else {
+                        None
+                    };
+                    s.synced_secs = synced_at.map(|t| t.elapsed().as_secs());
                 });
                 let mut act = monitor.tick(&mut world, &ctx.state.get());
                 // An SST clears the datadir, the record with it: once the server answers

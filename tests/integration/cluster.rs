@@ -116,6 +116,18 @@ fn writer_killed_and_replaced() {
         "a new writer among the survivors"
     );
 
+    // Donors Synced for a while come first (a node that has just received its own SST has
+    // been seen to fail as a donor): let both survivors settle, so that the order is the
+    // writer rule's alone.
+    assert!(
+        wait_until(Duration::from_secs(90), || survivors.iter().all(|a| {
+            node_state(*a)
+                .and_then(|s| s["synced_secs"].as_u64())
+                .is_some_and(|t| t >= 30)
+        })),
+        "the survivors stay Synced"
+    );
+
     // The orchestrator's replacement: new address, empty volume.
     let n4 = lab.node(4);
     let mut now: Vec<Ipv4Addr> = survivors.clone();

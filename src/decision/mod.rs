@@ -445,9 +445,15 @@ fn join_primary(i: &Inputs, known: &[(IpAddr, &NodeState)], primary: &NodeState)
         .collect();
     // A node that has just received its own state transfer has been seen to fail as a
     // mariabackup donor: nodes Synced for less than DONOR_SETTLE come after the others,
-    // the writer included.
+    // the writer included, the longest Synced of them first.
     let recent = |s: &NodeState| s.synced_secs.is_some_and(|t| t < DONOR_SETTLE.as_secs());
-    synced.sort_by_key(|s| (recent(s), Reverse(rank(s))));
+    synced.sort_by_key(|s| {
+        if recent(s) {
+            (true, Reverse(s.synced_secs.unwrap_or(0) as i64))
+        } else {
+            (false, Reverse(rank(s)))
+        }
+    });
     let donors = synced
         .iter()
         .map(|s| s.node_name.clone())

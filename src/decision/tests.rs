@@ -1122,4 +1122,25 @@ fn a_node_synced_moments_ago_comes_after_the_writer_among_donors() {
         ),
         other => panic!("{other:?}"),
     }
+    // A cold start: the bootstrapped writer Synced 17 s, the first joiner 1 s: the
+    // bootstrapped node donates first.
+    let peers = vec![
+        (ip(1), Some(settled(primary(1, 0), 17))),
+        (ip(2), Some(settled(primary(2, 1), 1))),
+    ];
+    let listed = [ip(1), ip(2), ip(4)];
+    let plan = decide(&Inputs {
+        own: &own,
+        listed: &listed,
+        peers: &peers,
+        stable_for: Duration::ZERO,
+        waited: Duration::ZERO,
+        force: Override::None,
+        allow_pc_recovery: true,
+        params: &params(),
+    });
+    match plan {
+        Plan::Join { donors, .. } => assert_eq!(donors, ["n1", "n2"]),
+        other => panic!("{other:?}"),
+    }
 }

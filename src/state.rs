@@ -128,6 +128,10 @@ pub struct NodeState {
     pub wsrep_incoming_addresses: Option<String>,
     /// `wsrep_last_committed`.
     pub wsrep_last_committed: Option<i64>,
+    /// `wsrep_local_cached_downto`: the oldest write set in the node's gcache, so the
+    /// oldest position it can serve by IST (`None`: the cache is empty or unknown). A
+    /// joiner predicts from it which node Galera picks as its IST donor.
+    pub wsrep_local_cached_downto: Option<i64>,
     /// `wsrep_ready`: the server accepts queries.
     pub wsrep_ready: Option<bool>,
     /// `wsrep_desync` (the variable) or a non-zero `wsrep_desync_count`: the node is

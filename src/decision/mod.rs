@@ -37,10 +37,13 @@ use std::collections::BTreeSet;
 use std::net::IpAddr;
 use std::time::Duration;
 
+pub mod donor;
+
 use crate::galera::grastate::NIL_UUID;
 use crate::record::{self, Compat, Epoch, LastView};
 pub use crate::state::Override;
 use crate::state::{NodeState, Phase};
+pub use donor::ExpectedDonor;
 
 /// The election's settings.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -93,8 +96,12 @@ pub enum Plan {
     Join {
         /// The `gcomm://` list: every known node.
         members: Vec<IpAddr>,
-        /// `wsrep_sst_donor`: node names, the writer (lowest `wsrep_local_index`) last.
+        /// `wsrep_sst_donor`: node names, the writer (lowest `wsrep_local_index`) last
+        /// ([`donor::order`]).
         donors: Vec<String>,
+        /// The donor Galera is expected to pick from `donors`, asked to leave the read
+        /// pool before the transfer.
+        expected_donor: Option<ExpectedDonor>,
         /// No Primary component runs yet: Galera's pc.recovery is expected to restore the
         /// saved one (the node watches that it does).
         pc_recovery: bool,
@@ -151,9 +158,6 @@ impl Plan {
         format!("{verb}: {}", self.reason())
     }
 }
-
-/// How long a node must have been Synced to come first among a joiner's donors.
-pub const DONOR_SETTLE: Duration = Duration::from_secs(30);
 
 /// How the override is named in messages.
 pub const OVERRIDE_HINT: &str = "run `galera-init bootstrap` in any node (docker exec), or set \
@@ -245,6 +249,7 @@ pub fn decide(i: &Inputs) -> Plan {
             return Plan::Join {
                 members: i.listed.to_vec(),
                 donors: Vec::new(),
+                expected_donor: None,
                 pc_recovery: true,
                 lineage: Vec::new(),
                 view: None,
@@ -428,37 +433,10 @@ fn join_primary(i: &Inputs, known: &[(IpAddr, &NodeState)], primary: &NodeState)
     members.extend(known.iter().map(|(a, _)| *a));
     members.sort();
     members.dedup();
-    // Synced nodes are donors, the writer (lowest wsrep_local_index) last, so a joiner does
-    // not knock the node taking the writes out of sync. The order is the component's
-    // member list as one member reports it (`wsrep_incoming_addresses` follows the index):
-    // each node's own index is read at its own moment and may lag a view change.
-    let order = primary.incoming_addresses();
-    let rank = |s: &NodeState| -> i64 {
-        s.address
-            .and_then(|a| order.iter().position(|o| *o == a))
-            .map_or(s.wsrep_local_index.unwrap_or(i64::MAX), |p| p as i64)
-    };
-    let mut synced: Vec<&NodeState> = known
-        .iter()
-        .map(|(_, s)| *s)
-        .filter(|s| s.is_synced())
-        .collect();
-    // A node that has just received its own state transfer has been seen to fail as a
-    // mariabackup donor: nodes Synced for less than DONOR_SETTLE come after the others,
-    // the writer included, the longest Synced of them first.
-    let recent = |s: &NodeState| s.synced_secs.is_some_and(|t| t < DONOR_SETTLE.as_secs());
-    synced.sort_by_key(|s| {
-        if recent(s) {
-            (true, Reverse(s.synced_secs.unwrap_or(0) as i64))
-        } else {
-            (false, Reverse(rank(s)))
-        }
-    });
-    let donors = synced
-        .iter()
-        .map(|s| s.node_name.clone())
-        .filter(|n| !n.is_empty())
-        .collect();
+    let everyone: Vec<&NodeState> = known.iter().map(|(_, s)| *s).collect();
+    let donors = donor::order(&everyone, primary);
+    let expected_donor = donor::expected(i.own, &donors, &everyone, primary);
+    let donors = donors.iter().map(|s| s.node_name.clone()).collect();
     let forced = if i.force.is_on() {
         " (the override is not needed: a Primary component runs)"
     } else {
@@ -467,6 +445,7 @@ fn join_primary(i: &Inputs, known: &[(IpAddr, &NodeState)], primary: &NodeState)
     Plan::Join {
         members,
         donors,
+        expected_donor,
         pc_recovery: false,
         lineage: lineage.to_vec(),
         view: Some(LastView {

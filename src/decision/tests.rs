@@ -1144,3 +1144,48 @@ fn a_node_synced_moments_ago_comes_after_the_writer_among_donors() {
         other => panic!("{other:?}"),
     }
 }
+
+#[test]
+fn a_rejoining_node_expects_its_ist_donor_and_an_empty_one_its_sst_donor() {
+    let cached = |mut s: NodeState, from: i64| {
+        s.wsrep_local_cached_downto = Some(from);
+        s
+    };
+    // The writer n1 bootstrapped (its cache starts at 1); n2 and n3 joined later.
+    let peers = vec![
+        (ip(1), Some(cached(primary(1, 0), 1))),
+        (ip(2), Some(cached(primary(2, 1), 3))),
+        (ip(3), Some(cached(primary(3, 2), 4))),
+    ];
+    let listed = [ip(1), ip(2), ip(3), ip(4)];
+    let expected = |own: &NodeState| match decide(&Inputs {
+        own,
+        listed: &listed,
+        peers: &peers,
+        stable_for: Duration::ZERO,
+        waited: Duration::ZERO,
+        force: Override::None,
+        allow_pc_recovery: true,
+        params: &params(),
+    }) {
+        Plan::Join {
+            donors,
+            expected_donor,
+            ..
+        } => {
+            assert_eq!(donors, ["n3", "n2", "n1"]);
+            expected_donor.map(|d| (d.name, d.address, d.ist))
+        }
+        other => panic!("{other:?}"),
+    };
+    assert_eq!(
+        expected(&data(4, 40, false)),
+        Some(("n3".into(), ip(3), true)),
+        "n3's cache starts latest and holds 41 on: Galera picks it for the IST"
+    );
+    assert_eq!(
+        expected(&fresh(4)),
+        Some(("n3".into(), ip(3), false)),
+        "an empty node: an SST from the first named"
+    );
+}

@@ -51,7 +51,10 @@ pub fn router(ctx: Ctx) -> Router {
         .route("/live", any(live_handler))
         .route("/status", any(status))
         .route("/metrics", any(metrics_handler))
-        .route("/reserve-donor", axum::routing::post(reserve_donor))
+        .route(
+            "/reserve-donor",
+            axum::routing::post(reserve_donor).delete(release_donor),
+        )
         .with_state(ctx)
 }
 
@@ -162,6 +165,16 @@ async fn reserve_donor(State(ctx): State<Ctx>) -> Response {
     text(&Verdict {
         ok: true,
         reason: "reserved".into(),
+    })
+}
+
+/// `DELETE /reserve-donor`: the joiner has its state; this node serves again.
+async fn release_donor(State(ctx): State<Ctx>) -> Response {
+    ctx.flags.release_donor();
+    log::info!("the joiner has its state: the donor reservation ends");
+    text(&Verdict {
+        ok: true,
+        reason: "released".into(),
     })
 }
 

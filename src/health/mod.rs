@@ -83,24 +83,50 @@ impl Flags {
             .lock()
             .unwrap_or_else(|e| e.into_inner()) = Some(Instant::now() + DONOR_RESERVATION);
     }
+
+    /// Ends a reservation: the joiner has its state.
+    pub fn release_donor(&self) {
+        *self
+            .reserved_until
+            .lock()
+            .unwrap_or_else(|e| e.into_inner()) = None;
+    }
 }
 
 /// Asks the node at `addr` (state port `port`) to leave the read pool while it serves this
-/// node's state transfer: a proxy checking `/health` then stops sending it reads before its
-/// server turns Donor.
+/// node's state transfer (`POST /reserve-donor`): a proxy checking `/health` then stops
+/// sending it reads before its server turns Donor.
 pub fn reserve_donor(addr: IpAddr, port: u16) -> Result<(), String> {
-    let agent = ureq::Agent::config_builder()
-        .timeout_global(Some(Duration::from_secs(2)))
-        .build()
-        .new_agent();
-    agent
-        .post(&format!(
-            "http://{}:{port}/reserve-donor",
-            crate::galera::galera_host(addr)
-        ))
+    agent()
+        .post(&reservation_url(addr, port))
         .send_empty()
         .map(|_| ())
         .map_err(|e| e.to_string())
+}
+
+/// Tells the node at `addr` that this node has its state (`DELETE /reserve-donor`): it
+/// rejoins the read pool, and may take the writes again, without waiting for the
+/// reservation to lapse.
+pub fn release_donor(addr: IpAddr, port: u16) -> Result<(), String> {
+    agent()
+        .delete(&reservation_url(addr, port))
+        .call()
+        .map(|_| ())
+        .map_err(|e| e.to_string())
+}
+
+fn reservation_url(addr: IpAddr, port: u16) -> String {
+    format!(
+        "http://{}:{port}/reserve-donor",
+        crate::galera::galera_host(addr)
+    )
+}
+
+fn agent() -> ureq::Agent {
+    ureq::Agent::config_builder()
+        .timeout_global(Some(Duration::from_secs(2)))
+        .build()
+        .new_agent()
 }
 
 /// Health settings from the environment.

@@ -441,3 +441,22 @@ fn watch_keeps_the_liveness_timers() {
     w.observe(&member(3), vec![], at(71), &c);
     assert_eq!(w.timers.unanswered_since, None);
 }
+
+#[test]
+fn a_donor_reservation_holds_until_released() {
+    let flags = Flags::default();
+    let mut s = member(1);
+    flags.apply(&mut s);
+    assert!(!s.donor_reserved);
+    flags.reserve_donor();
+    flags.apply(&mut s);
+    assert!(s.donor_reserved, "reserved");
+    assert!(
+        !serving(&s, false).ok,
+        "a reserved donor leaves the read pool"
+    );
+    flags.release_donor();
+    flags.apply(&mut s);
+    assert!(!s.donor_reserved, "released by the joiner");
+    assert!(serving(&s, false).ok, "and serves again");
+}

@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use crate::config::Settings;
 use crate::datadir::{self, DataState, FORCE_BOOTSTRAP_FILE, Paths, RunAs};
-use crate::decision::{Override, Params, Plan};
+use crate::decision::{ExpectedDonor, Override, Params, Plan};
 use crate::discovery::{self, Discovered, DiscoveryError, Interfaces, dns::SystemResolver};
 use crate::election::{Election, World};
 use crate::fsutil::write_atomic;
@@ -252,12 +252,13 @@ impl Start<'_> {
         )?;
         let overridden = state.get().override_requested.is_on();
         let prep = startup::prepare(&plan, &mut record, &state.get(), overridden, env_override);
-        let (bootstrap, members, donors, started_as) = match plan {
+        let (bootstrap, members, donors, expected_donor, started_as) = match plan {
             // Every node the election knew of goes into the gcomm:// list.
-            Plan::Bootstrap { .. } => (true, known, Vec::new(), Started::Bootstrap),
+            Plan::Bootstrap { .. } => (true, known, Vec::new(), None, Started::Bootstrap),
             Plan::Join {
                 members,
                 donors,
+                expected_donor,
                 pc_recovery,
                 lineage,
                 ..
@@ -265,6 +266,7 @@ impl Start<'_> {
                 false,
                 members,
                 donors,
+                expected_donor,
                 Started::Join {
                     pc_recovery,
                     lineage,
@@ -309,11 +311,12 @@ impl Start<'_> {
         if let Some(r) = run_as {
             datadir::prepare(paths, r)?;
         }
-        let first_donor = donors.first().cloned();
         write_config(paths, settings, own, &members, donors)?;
-        if let Some(name) = first_donor {
-            reserve_donor(sup, settings, own, &members, &name)?;
-        }
+        // The donor reserved for this node, released once it is Synced.
+        let mut reserved = match expected_donor {
+            Some(donor) => reserve_donor(sup, settings, &donor)?.then_some(donor),
+            None => None,
+        };
         match (&data, bootstrap) {
             (DataState::Fresh | DataState::Interrupted, true) => {
                 datadir::init::initialize(sup, paths, settings, run_as, &data)?;
@@ -399,13 +402,15 @@ impl Start<'_> {
             }
         };
         sup.set_drain_delay(settings.drain_delay);
-        let code = sup.supervise_with(pid, server::MARIADBD, &mut || match handle
-            .as_ref()
-            .and_then(|h| h.stop_request())
-        {
-            Some(Stop::Term) => Tick::Stop,
-            Some(Stop::Kill) => Tick::Kill,
-            None => Tick::Continue,
+        let code = sup.supervise_with(pid, server::MARIADBD, &mut || {
+            if reserved.is_some() && state.get().is_synced() {
+                release_donor(reserved.take(), settings.http_port);
+            }
+            match handle.as_ref().and_then(|h| h.stop_request()) {
+                Some(Stop::Term) => Tick::Stop,
+                Some(Stop::Kill) => Tick::Kill,
+                None => Tick::Continue,
+            }
         });
         let gave_up = handle.as_ref().is_some_and(|h| h.stop_request().is_some());
         let mut with_others = false;
@@ -428,38 +433,48 @@ impl Start<'_> {
     }
 }
 
-/// Asks the donor Galera will pick (the first Synced node of `wsrep_sst_donor`) to leave
-/// the read pool, and gives the proxies `DRAIN_DELAY` to see it before the server starts
-/// and the donor turns Donor/Desynced: reads never reach a donor that lags.
+/// Asks the donor Galera is expected to pick to leave the read pool, and gives the proxies
+/// `DRAIN_DELAY` to see it before the server starts and the donor turns Donor/Desynced:
+/// reads never reach a donor that lags. Returns whether the donor took the reservation.
 fn reserve_donor(
     sup: &mut Supervisor,
     settings: &Settings,
-    own: IpAddr,
-    members: &[IpAddr],
-    name: &str,
-) -> Result<(), NodeError> {
-    let others: Vec<IpAddr> = members.iter().copied().filter(|a| *a != own).collect();
-    let peers = peer::client::HttpPeers::new(settings.http_port, Some(own));
-    let Some(addr) = peers
-        .fetch_all(&others)
-        .into_iter()
-        .find(|(_, s)| s.as_ref().is_some_and(|s| s.node_name == name))
-        .map(|(a, _)| a)
-    else {
-        return Ok(());
-    };
-    match health::reserve_donor(addr, settings.http_port) {
+    donor: &ExpectedDonor,
+) -> Result<bool, NodeError> {
+    let ExpectedDonor { name, address, ist } = donor;
+    let how = if *ist { "IST" } else { "SST" };
+    match health::reserve_donor(*address, settings.http_port) {
         Ok(()) => {
             log::info!(
-                "asked {name} ({addr}) to leave the read pool while it is this node's donor; \
-                 waiting {:.1}s (DRAIN_DELAY) for the proxies to see it",
+                "asked {name} ({address}), the expected {how} donor, to leave the read pool \
+                 while it serves this node; waiting {:.1}s (DRAIN_DELAY) for the proxies to \
+                 see it",
                 settings.drain_delay.as_secs_f32()
             );
             sup.pause(settings.drain_delay)?;
+            Ok(true)
         }
-        Err(e) => log::warn!("cannot reserve {name} ({addr}) as the donor: {e}"),
+        Err(e) => {
+            log::warn!("cannot reserve {name} ({address}) as the {how} donor: {e}");
+            Ok(false)
+        }
     }
-    Ok(())
+}
+
+/// Tells the reserved donor, in the background, that this node is Synced: it serves again
+/// at once instead of when its reservation lapses (a writer reserved as an IST donor would
+/// otherwise stay out of `/master` for it).
+fn release_donor(donor: Option<ExpectedDonor>, port: u16) {
+    let Some(ExpectedDonor { name, address, .. }) = donor else {
+        return;
+    };
+    std::thread::spawn(move || match health::release_donor(address, port) {
+        Ok(()) => log::info!("Synced: released {name} ({address}) from its donor reservation"),
+        Err(e) => log::warn!(
+            "cannot release {name} ({address}) from its donor reservation ({e}); it lapses \
+             by itself"
+        ),
+    });
 }
 
 /// Serves the node state and the health endpoints from now on, on every address (IPv6

@@ -199,6 +199,7 @@ mod tests {
         let join = Plan::Join {
             members: vec![],
             donors: vec![],
+            expected_donor: None,
             pc_recovery: false,
             lineage: vec![],
             view: Some(record::LastView {
@@ -252,6 +253,7 @@ mod tests {
         let join = |pc_recovery| Plan::Join {
             members: vec![],
             donors: vec![],
+            expected_donor: None,
             pc_recovery,
             lineage: vec![],
             view: None,

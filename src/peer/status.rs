@@ -91,6 +91,8 @@ pub fn apply(s: &mut NodeState, vars: Option<&HashMap<String, String>>) {
     if let Some(n) = num("wsrep_last_committed") {
         s.wsrep_last_committed = Some(n);
     }
+    // An empty gcache reports -1, or 2^64-1 where the server prints it unsigned.
+    s.wsrep_local_cached_downto = num("wsrep_local_cached_downto").filter(|n| *n >= 0);
     let on = |k: &str| get(k).map(|v| v.eq_ignore_ascii_case("ON") || v == "1");
     s.wsrep_ready = on("wsrep_ready");
     s.wsrep_desync = match (on("var:wsrep_desync"), num("wsrep_desync_count")) {

@@ -98,7 +98,7 @@ fn writer(stop: Arc<AtomicBool>, log: Arc<Mutex<Vec<Write>>>) {
 
 /// Reads every 50 ms through the read port, each on a new connection, until `stop`;
 /// returns the reads that reached a node that was not Synced, and the number of reads.
-fn reader(stop: Arc<AtomicBool>) -> (Vec<String>, usize) {
+fn reader(stop: Arc<AtomicBool>, t0: Instant) -> (Vec<String>, usize) {
     let mut bad = Vec::new();
     let mut n = 0;
     while !stop.load(Ordering::SeqCst) {
@@ -113,7 +113,10 @@ fn reader(stop: Arc<AtomicBool>) -> (Vec<String>, usize) {
             if let Some((host, state)) = r {
                 n += 1;
                 if state != "4" {
-                    bad.push(format!("{host}: wsrep_local_state {state}"));
+                    bad.push(format!(
+                        "{:.2}s {host}: wsrep_local_state {state}",
+                        t0.elapsed().as_secs_f32()
+                    ));
                 }
             }
         }
@@ -265,6 +268,8 @@ fn haproxy_moves_the_writes_when_the_writer_is_killed_or_drained() {
     );
     std::thread::sleep(Duration::from_secs(2));
 
+    let t0 = Instant::now();
+    let at = |what: &str| eprintln!("{:.2}s {what}", t0.elapsed().as_secs_f32());
     let stop = Arc::new(AtomicBool::new(false));
     let log: Arc<Mutex<Vec<Write>>> = Arc::default();
     let w = {
@@ -273,7 +278,7 @@ fn haproxy_moves_the_writes_when_the_writer_is_killed_or_drained() {
     };
     let r = {
         let stop = stop.clone();
-        std::thread::spawn(move || reader(stop))
+        std::thread::spawn(move || reader(stop, t0))
     };
     let m = {
         let (stop, addrs) = (stop.clone(), addrs.clone());
@@ -289,6 +294,7 @@ fn haproxy_moves_the_writes_when_the_writer_is_killed_or_drained() {
         "writes go to the /master node"
     );
     let killed_at = Instant::now();
+    at(&format!("SIGKILL {}", running[k].node.hostname));
     running[k].signal(Signal::SIGKILL);
     assert!(running[k].wait_exit(Duration::from_secs(30)).is_some());
     let next = wait_writes_settle(&log, Duration::from_secs(3), killed_at).expect("writes resume");
@@ -311,15 +317,29 @@ fn haproxy_moves_the_writes_when_the_writer_is_killed_or_drained() {
     );
 
     // The killed node comes back on its volume and joins; writes settle again.
+    at(&format!("restart {}", nodes[k].hostname));
     running[k] = start(&nodes[k], &env);
     let refs: Vec<&Running> = running.iter().collect();
     assert_one_cluster(&addrs, &refs);
+    // It reserved its donor before starting, and releases it once Synced: the donor does
+    // not stay out of the pools until the reservation lapses.
+    assert!(
+        running[k].wait_log("from its donor reservation", FORM),
+        "{}",
+        running[k].log()
+    );
+    assert!(
+        running[k].log().contains("Synced: released"),
+        "{}",
+        running[k].log()
+    );
     wait_writes_settle(&log, Duration::from_secs(5), Instant::now()).expect("writes settle");
 
     // SIGTERM the writer: it drains first.
     let t = current_writer(&running).expect("a writer");
     let was = running[t].node.hostname.clone();
     let termed_at = Instant::now();
+    at(&format!("SIGTERM {was}"));
     running[t].signal(Signal::SIGTERM);
     let after = wait_writes_settle(&log, Duration::from_secs(3), termed_at).expect("writes resume");
     assert_ne!(after, was, "another node takes the writes");

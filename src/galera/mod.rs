@@ -63,6 +63,37 @@ pub fn sst_keep_pattern() -> String {
     )
 }
 
+/// The settings mariadbd checks at start-up whenever wsrep is on, and refuses to start
+/// without (it aborts on `binlog_format` other than ROW, on an rsync SST method without a
+/// cluster address…).
+const REQUIRED: [(&str, &str); 3] = [
+    ("binlog_format", "ROW"),
+    ("default_storage_engine", "InnoDB"),
+    ("innodb_autoinc_lock_mode", "2"),
+];
+
+/// The options of `mariadbd --wsrep-recover`, complete on the command line. The recovery
+/// runs before the election, so before this start's config file is written, and a new
+/// container's `/etc/mysql` is the image's: the file of an earlier start is not there.
+/// Without these, mariadbd aborts before recovering anything. (The recovery exits right
+/// after reading InnoDB's position: the empty `gcomm://` never connects.)
+pub fn recovery_options(sst_method: SstMethod) -> Vec<String> {
+    let mut opts = vec![
+        "--wsrep-recover".to_string(),
+        "--wsrep-on=ON".to_string(),
+        format!("--wsrep-provider={PROVIDER}"),
+        "--wsrep-cluster-address=gcomm://".to_string(),
+        format!("--wsrep-sst-method={}", sst_method.as_str()),
+        "--skip-networking".to_string(),
+    ];
+    opts.extend(
+        REQUIRED
+            .iter()
+            .map(|(k, v)| format!("--{}={v}", k.replace('_', "-"))),
+    );
+    opts
+}
+
 /// Renders the config file. Holds no credentials, so it is written 0644.
 pub fn render(cfg: &NodeConfig) -> String {
     let bind = match cfg.node_address {
@@ -74,9 +105,7 @@ pub fn render(cfg: &NodeConfig) -> String {
          # Put your own settings in /etc/mysql/conf.d/; they apply to everything not set here.\n\
          [mysqld]\n\
          bind-address = {bind}\n\
-         binlog_format = ROW\n\
-         default_storage_engine = InnoDB\n\
-         innodb_autoinc_lock_mode = 2\n\
+         {required}\
          wsrep_on = ON\n\
          wsrep_provider = {PROVIDER}\n\
          wsrep_provider_options = \"pc.recovery=TRUE;gcache.recover=yes\"\n\
@@ -91,6 +120,10 @@ pub fn render(cfg: &NodeConfig) -> String {
          # (the volume id the other nodes know this node by) is kept too.\n\
          cpat = '{cpat}'\n",
         cpat = sst_keep_pattern(),
+        required = REQUIRED
+            .iter()
+            .map(|(k, v)| format!("{k} = {v}\n"))
+            .collect::<String>(),
         donor = if cfg.donors.is_empty() {
             String::new()
         } else {
@@ -124,6 +157,32 @@ mod tests {
         text.lines()
             .find_map(|l| l.strip_prefix(key)?.trim_start().strip_prefix('='))
             .map(str::trim)
+    }
+
+    #[test]
+    fn the_recovery_needs_no_config_file() {
+        let opts = recovery_options(SstMethod::Rsync);
+        for want in [
+            "--wsrep-recover",
+            "--wsrep-on=ON",
+            "--binlog-format=ROW",
+            "--default-storage-engine=InnoDB",
+            "--innodb-autoinc-lock-mode=2",
+            "--wsrep-sst-method=rsync",
+            "--skip-networking",
+        ] {
+            assert!(opts.iter().any(|o| o == want), "{want} in {opts:?}");
+        }
+        assert!(
+            opts.iter()
+                .any(|o| o.starts_with("--wsrep-cluster-address=gcomm://")),
+            "rsync's check wants a cluster address: {opts:?}"
+        );
+        // Every setting the config file requires is on the recovery's command line too.
+        let text = render(&cfg());
+        for (k, v) in REQUIRED {
+            assert_eq!(value(&text, k), Some(v), "{k} in the config");
+        }
     }
 
     #[test]

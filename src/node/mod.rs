@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 use std::time::{Duration, Instant};
 
-use crate::config::Settings;
+use crate::config::{Settings, SstMethod};
 use crate::datadir::{self, DataState, FORCE_BOOTSTRAP_FILE, Paths, RunAs};
 use crate::decision::{ExpectedDonor, Override, Params, Plan};
 use crate::discovery::{self, Discovered, DiscoveryError, Interfaces, dns::SystemResolver};
@@ -212,7 +212,7 @@ impl Start<'_> {
         } else {
             Record::new(record::random_id())
         };
-        let mut disk = read_disk(sup, run_as, paths, &data, state)?;
+        let mut disk = read_disk(sup, run_as, settings.sst_method, paths, &data, state)?;
         if has_data && record.settle_at_start(disk.position()) {
             clear_unearned_flag(paths);
             if let Some(g) = &mut disk.grastate {
@@ -528,6 +528,7 @@ fn discover(
 fn read_disk(
     sup: &mut Supervisor,
     run_as: Option<RunAs>,
+    sst_method: SstMethod,
     paths: &Paths,
     data: &DataState,
     state: &Shared,
@@ -548,7 +549,7 @@ fn read_disk(
         if let Some(r) = run_as {
             datadir::prepare(paths, r)?;
         }
-        match datadir::recover::recover_position(sup, run_as)? {
+        match datadir::recover::recover_position(sup, run_as, sst_method)? {
             Some((u, s)) => {
                 log::info!("recovered position {u}:{s}");
                 recovered = Some((u, s));

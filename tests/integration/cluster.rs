@@ -198,6 +198,7 @@ fn rolling_restart_rejoins_by_ist() {
 fn full_outage_all_killed_at_once() {
     let mut lab = Lab::new("outsvc");
     let (nodes, addrs) = outage_after_rows(&mut lab, 50);
+    let uuid = grastate_uuid(&nodes[0]);
     let (running, t0) = start_all(&nodes, &env(&lab));
     let refs: Vec<&Running> = running.iter().collect();
     assert_one_cluster(&addrs, &refs);
@@ -206,6 +207,7 @@ fn full_outage_all_killed_at_once() {
         t0.elapsed().as_secs_f32()
     );
     assert_rows_everywhere(&addrs, 0..50);
+    assert_history_kept(&uuid, &addrs, &refs);
 }
 
 /// Killed one by one, writes in between: the first one killed is stale. Restarted together,

@@ -55,6 +55,36 @@ pub fn outage_after_rows(lab: &mut Lab, n: i64) -> (Vec<Node>, Vec<Ipv4Addr>) {
     (nodes, addrs)
 }
 
+/// The cluster UUID in a node's grastate.dat.
+pub fn grastate_uuid(node: &Node) -> String {
+    let text = std::fs::read_to_string(node.data_dir().join("grastate.dat")).unwrap();
+    text.lines()
+        .find_map(|l| l.strip_prefix("uuid:"))
+        .map(|u| u.trim().to_string())
+        .unwrap_or_else(|| panic!("no uuid in grastate.dat: {text}"))
+}
+
+/// Asserts that the cluster came back with its own history: every node recovered its
+/// position in cluster `uuid` from InnoDB (a restarted container has no config file of its
+/// own yet) and runs in that cluster again.
+pub fn assert_history_kept(uuid: &str, addrs: &[Ipv4Addr], running: &[&Running]) {
+    for r in running {
+        assert!(
+            r.log().contains(&format!("recovered position {uuid}:")),
+            "{} recovered its position in {uuid}:\n{}",
+            r.node.hostname,
+            r.log()
+        );
+    }
+    for a in addrs {
+        assert_eq!(
+            status_var(*a, USER, PASS, "wsrep_cluster_state_uuid").as_deref(),
+            Some(uuid),
+            "{a} runs in the cluster it ran in before"
+        );
+    }
+}
+
 pub fn logs(running: &[&Running]) -> String {
     running
         .iter()

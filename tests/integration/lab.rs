@@ -331,8 +331,12 @@ pub struct Node {
 }
 
 /// The mount set-up run inside the node's fresh namespaces before galera-init is exec'd.
+/// Like a container started again, the node keeps its volume and loses what was written
+/// into its image's files.
 const NODE_SCRIPT: &str = r#"set -e
 mkdir -p /docker-entrypoint-initdb.d
+# A restarted task is a new container: what galera-init wrote into /etc/mysql is gone.
+rm -f "$LAB_DIR/etc/mariadb.conf.d/99-galera-init.cnf"
 mount --bind "$LAB_DIR/data" /var/lib/mysql
 mount --bind "$LAB_DIR/etc" /etc/mysql
 mount --bind "$LAB_DIR/initdb" /docker-entrypoint-initdb.d

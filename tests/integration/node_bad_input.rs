@@ -4,7 +4,10 @@
 use std::fs;
 use std::time::Duration;
 
-use crate::lab::Lab;
+use nix::sys::signal::Signal;
+
+use crate::kit::{PASS, USER, grastate_uuid};
+use crate::lab::{Lab, wait_synced};
 
 #[test]
 fn each_bad_input_is_one_clear_line_and_touches_nothing() {
@@ -93,5 +96,75 @@ fn each_bad_input_is_one_clear_line_and_touches_nothing() {
         !n1.etc_dir()
             .join("mariadb.conf.d/99-galera-init.cnf")
             .exists()
+    );
+}
+
+/// A position that cannot be recovered (mariadbd --wsrep-recover fails) stops the node with
+/// one line saying why, before anything else runs: starting without the position would let
+/// Galera overwrite InnoDB's record of the cluster's history. Once the cause is gone, the
+/// next start recovers the position.
+#[test]
+fn a_recovery_that_fails_stops_the_node_and_keeps_its_datadir() {
+    let mut lab = Lab::new("recsvc");
+    let n1 = lab.node(1);
+    lab.set_dns(&[n1.addr]);
+    let env = [
+        ("DB_SERVICE_NAME", "recsvc"),
+        ("MYSQL_ROOT_PASSWORD", "pw"),
+        ("MYSQL_USER", USER),
+        ("MYSQL_PASSWORD", PASS),
+    ];
+    let mut node = n1.start(&env, &[]);
+    assert!(
+        node.wait_log("started mariadbd", Duration::from_secs(60))
+            && wait_synced(n1.addr, USER, PASS, 1, Duration::from_secs(60)),
+        "{}",
+        node.log()
+    );
+    let uuid = grastate_uuid(&n1);
+    node.signal(Signal::SIGKILL);
+    assert!(node.wait_exit(Duration::from_secs(30)).is_some());
+    let before = n1.data_entries();
+    let state = |f: &str| fs::read(n1.data_dir().join(f)).unwrap();
+    let (grastate, record) = (state("grastate.dat"), state("galera-init.json"));
+    // A setting InnoDB refuses for this datadir makes every run of mariadbd fail.
+    let typo = n1.etc_dir().join("conf.d/zz-typo.cnf");
+    fs::write(&typo, "[mysqld]\ninnodb_page_size = 4k\n").unwrap();
+    let mut node = n1.start(&env, &[]);
+    let code = node.wait_exit(Duration::from_secs(60));
+    let log = node.log();
+    assert_eq!(code, Some(1), "{log}");
+    let last = log.lines().last().unwrap_or_default();
+    assert!(
+        last.contains("ERROR")
+            && last.contains("mariadbd --wsrep-recover failed (exit code 1)")
+            && last.contains("the datadir is left as it is"),
+        "{log}"
+    );
+    assert!(!log.contains("started mariadbd"), "{log}");
+    // Nothing was initialised or replaced (the failed mariadbd run may have processed its
+    // own DDL recovery log).
+    let kept: Vec<String> = before
+        .into_iter()
+        .filter(|f| f != "ddl_recovery.log")
+        .collect();
+    let now: Vec<String> = n1
+        .data_entries()
+        .into_iter()
+        .filter(|f| f != "ddl_recovery.log")
+        .collect();
+    assert_eq!(now, kept, "datadir entries");
+    assert_eq!(state("grastate.dat"), grastate);
+    assert_eq!(state("galera-init.json"), record);
+
+    fs::remove_file(&typo).unwrap();
+    let node = n1.start(&env, &[]);
+    assert!(
+        node.wait_log(
+            &format!("recovered position {uuid}:"),
+            Duration::from_secs(60)
+        ),
+        "{}",
+        node.log()
     );
 }

@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
 # Installs everything galera-init needs to build, test and run its demo, on Debian 12 as
 # root: MariaDB 10.11 with galera-4 and the SST tools, dnsmasq and iproute2 for the lab,
-# HAProxy for the proxy test, and a Rust toolchain when there is none.
+# HAProxy for the proxy test, debootstrap to build the image's base where no registry is
+# reachable, and a Rust toolchain when there is none.
 set -euo pipefail
 export DEBIAN_FRONTEND=noninteractive
 
 packages=(mariadb-server mariadb-client galera-4 mariadb-backup rsync socat dnsmasq-base
-          iproute2 iptables util-linux procps gcc libc6-dev ca-certificates curl haproxy)
+          iproute2 iptables util-linux procps gcc libc6-dev ca-certificates curl haproxy
+          debootstrap binutils)
 missing=()
 for p in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing+=("$p")

@@ -13,3 +13,4 @@ mod node_bad_input;
 mod node_single;
 mod proxy;
 mod supervisor;
+mod swarm;

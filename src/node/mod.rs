@@ -523,6 +523,9 @@ fn discover(
     )
 }
 
+/// The pause before a failed `--wsrep-recover` is tried again.
+const RECOVER_RETRY: Duration = Duration::from_secs(2);
+
 /// What the datadir says: fresh or not, grastate.dat, the position (recovered with
 /// `--wsrep-recover` when grastate.dat says -1), and the saved view.
 fn read_disk(
@@ -549,7 +552,24 @@ fn read_disk(
         if let Some(r) = run_as {
             datadir::prepare(paths, r)?;
         }
-        match datadir::recover::recover_position(sup, run_as, sst_method)? {
+        // A failed run is tried twice more: what made it fail (a file a process that has
+        // just died still held) may be gone a moment later.
+        let mut attempt = 1;
+        let position = loop {
+            match datadir::recover::recover_position(sup, run_as, sst_method) {
+                Err(datadir::recover::RecoverError::Failed { code, reason }) if attempt < 3 => {
+                    log::warn!(
+                        "mariadbd --wsrep-recover failed (exit code {code}): {reason}; trying \
+                         again in {}s",
+                        RECOVER_RETRY.as_secs()
+                    );
+                    sup.pause(RECOVER_RETRY)?;
+                    attempt += 1;
+                }
+                other => break other?,
+            }
+        };
+        match position {
             Some((u, s)) => {
                 log::info!("recovered position {u}:{s}");
                 recovered = Some((u, s));

@@ -1046,6 +1046,20 @@ fn overrides_are_marked_and_waits_name_what_they_wait_for() {
     }
 }
 
+/// The decision for `own` now, with `listed` and `peers`, no time waited and no override.
+fn decide_now(own: &NodeState, listed: &[IpAddr], peers: &[(IpAddr, Option<NodeState>)]) -> Plan {
+    decide(&Inputs {
+        own,
+        listed,
+        peers,
+        stable_for: Duration::ZERO,
+        waited: Duration::ZERO,
+        force: Override::None,
+        allow_pc_recovery: true,
+        params: &params(),
+    })
+}
+
 #[test]
 fn join_lists_every_node_and_puts_the_writer_last_among_donors() {
     let own = fresh(4);
@@ -1062,16 +1076,7 @@ fn join_lists_every_node_and_puts_the_writer_last_among_donors() {
         ),
         (ip(3), Some(primary(3, 1))),
     ];
-    let plan = decide(&Inputs {
-        own: &own,
-        listed: &listed,
-        peers: &peers,
-        stable_for: Duration::ZERO,
-        waited: Duration::ZERO,
-        force: Override::None,
-        allow_pc_recovery: true,
-        params: &params(),
-    });
+    let plan = decide_now(&own, &listed, &peers);
     match plan {
         Plan::Join {
             members: m,
@@ -1104,16 +1109,7 @@ fn a_node_synced_moments_ago_comes_after_the_writer_among_donors() {
         (ip(2), Some(settled(primary(2, 0), 300))),
         (ip(3), Some(settled(primary(3, 1), 300))),
     ];
-    let plan = decide(&Inputs {
-        own: &own,
-        listed: &listed,
-        peers: &peers,
-        stable_for: Duration::ZERO,
-        waited: Duration::ZERO,
-        force: Override::None,
-        allow_pc_recovery: true,
-        params: &params(),
-    });
+    let plan = decide_now(&own, &listed, &peers);
     match plan {
         Plan::Join { donors, .. } => assert_eq!(
             donors,
@@ -1129,16 +1125,7 @@ fn a_node_synced_moments_ago_comes_after_the_writer_among_donors() {
         (ip(2), Some(settled(primary(2, 1), 1))),
     ];
     let listed = [ip(1), ip(2), ip(4)];
-    let plan = decide(&Inputs {
-        own: &own,
-        listed: &listed,
-        peers: &peers,
-        stable_for: Duration::ZERO,
-        waited: Duration::ZERO,
-        force: Override::None,
-        allow_pc_recovery: true,
-        params: &params(),
-    });
+    let plan = decide_now(&own, &listed, &peers);
     match plan {
         Plan::Join { donors, .. } => assert_eq!(donors, ["n1", "n2"]),
         other => panic!("{other:?}"),
@@ -1158,16 +1145,7 @@ fn a_rejoining_node_expects_its_ist_donor_and_an_empty_one_its_sst_donor() {
         (ip(3), Some(cached(primary(3, 2), 4))),
     ];
     let listed = [ip(1), ip(2), ip(3), ip(4)];
-    let expected = |own: &NodeState| match decide(&Inputs {
-        own,
-        listed: &listed,
-        peers: &peers,
-        stable_for: Duration::ZERO,
-        waited: Duration::ZERO,
-        force: Override::None,
-        allow_pc_recovery: true,
-        params: &params(),
-    }) {
+    let expected = |own: &NodeState| match decide_now(own, &listed, &peers) {
         Plan::Join {
             donors,
             expected_donor,

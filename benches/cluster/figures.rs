@@ -1,0 +1,795 @@
+//! Each figure of the benchmark: galera-init and its baseline, run side by side in the same
+//! invocation, alternating which goes first.
+
+use std::net::Ipv4Addr;
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use mysql::prelude::Queryable;
+use nix::sys::signal::Signal;
+
+use crate::lab::{Lab, Node, Running, wait_until};
+use crate::nodes::{self, DB, Hand, HandStart, Kind, gi_env, start_gi, start_hand};
+use crate::stats::Series;
+use crate::timeline::{self, Timeline};
+
+/// The longest any cluster step may take before the benchmark gives up.
+const FORM: Duration = Duration::from_secs(600);
+
+/// The service name of the benchmark's clusters.
+const SERVICE: &str = "benchsvc";
+
+fn secs(d: Duration) -> f64 {
+    d.as_secs_f64()
+}
+
+/// Starts three fresh galera-init nodes together and waits for three Synced nodes.
+fn gi_cluster(lab: &mut Lab, env: &[(String, String)]) -> (Vec<Node>, Vec<Running>) {
+    let nodes: Vec<Node> = (1..=3).map(|k| lab.node(k)).collect();
+    let addrs: Vec<Ipv4Addr> = nodes.iter().map(|n| n.addr).collect();
+    lab.set_dns(&addrs);
+    let running: Vec<Running> = nodes.iter().map(|n| start_gi(n, env)).collect();
+    let all: Vec<(&Node, Kind)> = nodes.iter().map(|n| (n, Kind::GaleraInit)).collect();
+    if nodes::wait_all_synced(&all, 3, FORM).is_none() {
+        panic!("galera-init cluster did not form:\n{}", logs(&running));
+    }
+    (nodes, running)
+}
+
+fn logs(running: &[Running]) -> String {
+    running
+        .iter()
+        .map(|r| format!("==== {} ====\n{}", r.node.hostname, r.log()))
+        .collect()
+}
+
+/// One cold start: `timeline` and the time to three Synced nodes.
+pub struct ColdRun {
+    /// From the first start to the last Synced node.
+    pub took: Duration,
+    /// What each node did meanwhile.
+    pub timeline: Timeline,
+}
+
+/// Figure 1 for galera-init: three fresh nodes with the README's environment (`extra` on
+/// top), started together, DNS listing them all from the start.
+pub fn cold_gi(extra: &[(&str, &str)]) -> ColdRun {
+    let mut lab = Lab::new(SERVICE);
+    let nodes: Vec<Node> = (1..=3).map(|k| lab.node(k)).collect();
+    let addrs: Vec<Ipv4Addr> = nodes.iter().map(|n| n.addr).collect();
+    lab.set_dns(&addrs);
+    let env = gi_env(SERVICE, extra);
+    let stop = Arc::new(AtomicBool::new(false));
+    let t0 = Instant::now();
+    let sampler = timeline::sample(
+        nodes
+            .iter()
+            .map(|n| (n.clone(), Kind::GaleraInit))
+            .collect(),
+        t0,
+        stop.clone(),
+    );
+    let running: Vec<Running> = nodes.iter().map(|n| start_gi(n, &env)).collect();
+    let all: Vec<(&Node, Kind)> = nodes.iter().map(|n| (n, Kind::GaleraInit)).collect();
+    let end = nodes::wait_all_synced(&all, 3, FORM)
+        .unwrap_or_else(|| panic!("galera-init cold start failed:\n{}", logs(&running)));
+    stop.store(true, Ordering::SeqCst);
+    let tracks = sampler.join().unwrap();
+    let boots: usize = running
+        .iter()
+        .map(|r| r.log().matches("decision: bootstrap").count())
+        .sum();
+    assert_eq!(boots, 1, "exactly one bootstrap:\n{}", logs(&running));
+    ColdRun {
+        took: end - t0,
+        timeline: Timeline {
+            title: "galera-init".into(),
+            tracks,
+            end: end - t0,
+        },
+    }
+}
+
+/// Figure 1's baseline: the same three nodes as bare mariadbd, by hand: install-db and
+/// bootstrap the first, and once it is Synced start the other two at once (`sst`).
+pub fn cold_hand(sst: &str) -> ColdRun {
+    let mut lab = Lab::new(SERVICE);
+    let nodes: Vec<Node> = (1..=3).map(|k| lab.node(k)).collect();
+    let hand = Hand {
+        cluster: "bench".into(),
+        members: nodes.iter().map(|n| n.addr).collect(),
+        sst: sst.into(),
+    };
+    let stop = Arc::new(AtomicBool::new(false));
+    let t0 = Instant::now();
+    let sampler = timeline::sample(
+        nodes.iter().map(|n| (n.clone(), Kind::Hand)).collect(),
+        t0,
+        stop.clone(),
+    );
+    let mut running = vec![start_hand(&nodes[0], &hand, HandStart::Seed)];
+    let seed = [(&nodes[0], Kind::Hand)];
+    nodes::wait_all_synced(&seed, 1, FORM)
+        .unwrap_or_else(|| panic!("hand seed failed:\n{}", logs(&running)));
+    running.push(start_hand(&nodes[1], &hand, HandStart::Join));
+    running.push(start_hand(&nodes[2], &hand, HandStart::Join));
+    let all: Vec<(&Node, Kind)> = nodes.iter().map(|n| (n, Kind::Hand)).collect();
+    let end = nodes::wait_all_synced(&all, 3, FORM)
+        .unwrap_or_else(|| panic!("hand cold start ({sst}) failed:\n{}", logs(&running)));
+    stop.store(true, Ordering::SeqCst);
+    let tracks = sampler.join().unwrap();
+    ColdRun {
+        took: end - t0,
+        timeline: Timeline {
+            title: format!("bare mariadbd by hand, {sst} SST"),
+            tracks,
+            end: end - t0,
+        },
+    }
+}
+
+/// Figure 2's results for one data size.
+#[derive(Debug, Default)]
+pub struct JoinRuns {
+    /// The datadir size of the donor, MiB.
+    pub datadir_mib: f64,
+    /// The SST method galera-init chose.
+    pub method: String,
+    /// galera-init: from the joiner's start to four Synced nodes.
+    pub gi: Series,
+    /// Bare mariadbd with the same SST method.
+    pub hand: Series,
+}
+
+fn du_mib(node: &Node) -> f64 {
+    let out = Command::new("du")
+        .args(["-sk", &node.data_dir().to_string_lossy()])
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout)
+        .split_whitespace()
+        .next()
+        .and_then(|k| k.parse::<f64>().ok())
+        .unwrap_or(0.0)
+        / 1024.0
+}
+
+/// Figure 2: a 4th node joins a running galera-init cluster holding a small datadir, then
+/// one of about `large_mib` MiB: galera-init against bare mariadbd with the SST method
+/// galera-init chose.
+pub fn join(runs: usize, large_mib: u64) -> Vec<JoinRuns> {
+    let mut lab = Lab::new(SERVICE);
+    let env = gi_env(SERVICE, &[]);
+    let (nodes, _running) = gi_cluster(&mut lab, &env);
+    let addrs: Vec<Ipv4Addr> = nodes.iter().map(|n| n.addr).collect();
+    let seed = &nodes[0];
+    nodes::exec(
+        seed,
+        Kind::GaleraInit,
+        &format!("CREATE TABLE {DB}.big (id INT AUTO_INCREMENT PRIMARY KEY, pad VARCHAR(1024))"),
+    );
+    nodes::exec(
+        seed,
+        Kind::GaleraInit,
+        &format!("INSERT INTO {DB}.big (pad) SELECT REPEAT(MD5(seq), 32) FROM seq_1_to_1000"),
+    );
+    let joiner = lab.node(4);
+    let three: Vec<(&Node, Kind)> = nodes.iter().map(|n| (n, Kind::GaleraInit)).collect();
+    let mut four = three.clone();
+    let mut out = Vec::new();
+    for large in [false, true] {
+        if large {
+            load(seed, large_mib);
+        }
+        let mut r = JoinRuns {
+            datadir_mib: du_mib(seed),
+            ..Default::default()
+        };
+        for i in 0..runs {
+            for gi_first in [i % 2 == 0, i % 2 != 0] {
+                nodes::wipe(&joiner);
+                nodes::wait_all_synced(&three, 3, FORM).expect("the cluster is back to three");
+                let t0 = Instant::now();
+                let mut running = if gi_first {
+                    four.push((&joiner, Kind::GaleraInit));
+                    let mut dns = addrs.clone();
+                    dns.push(joiner.addr);
+                    lab.set_dns(&dns);
+                    start_gi(&joiner, &env)
+                } else {
+                    four.push((&joiner, Kind::Hand));
+                    let mut members = addrs.clone();
+                    members.push(joiner.addr);
+                    start_hand(
+                        &joiner,
+                        &Hand {
+                            cluster: SERVICE.into(),
+                            members,
+                            sst: if r.method.is_empty() {
+                                "mariabackup".into()
+                            } else {
+                                r.method.clone()
+                            },
+                        },
+                        HandStart::Join,
+                    )
+                };
+                let end = nodes::wait_all_synced(&four, 4, FORM)
+                    .unwrap_or_else(|| panic!("the 4th node did not join:\n{}", running.log()));
+                if gi_first {
+                    r.method = nodes::gi_sst_method(&joiner).unwrap_or_default();
+                    r.gi.push(secs(end - t0));
+                } else {
+                    r.hand.push(secs(end - t0));
+                }
+                four.pop();
+                running.signal(Signal::SIGTERM);
+                running.wait_exit(FORM).expect("the 4th node stops");
+                lab.set_dns(&addrs);
+            }
+        }
+        // The first baseline run may have run before galera-init's told it the method.
+        if runs > 0 && r.hand.0.len() == r.gi.0.len() && !r.method.is_empty() {
+            out.push(r);
+        }
+    }
+    nodes::wipe(&joiner);
+    out
+}
+
+/// Grows the cluster's data to about `mib` MiB, in 8 MiB transactions.
+fn load(seed: &Node, mib: u64) {
+    let batches = mib / 8;
+    let started = Instant::now();
+    for _ in 0..batches {
+        nodes::exec(
+            seed,
+            Kind::GaleraInit,
+            &format!(
+                "INSERT INTO {DB}.big (pad) SELECT REPEAT(MD5(RAND()), 32) FROM seq_1_to_8000"
+            ),
+        );
+    }
+    eprintln!(
+        "loaded {} MiB in {:.0}s",
+        batches * 8,
+        started.elapsed().as_secs_f64()
+    );
+}
+
+/// Figure 3's results for one kind of outage.
+#[derive(Debug, Default)]
+pub struct OutageRuns {
+    /// From the fault to every node stopped.
+    pub stop: Series,
+    /// From the last node's start to a Primary component of three.
+    pub primary: Series,
+    /// From the first restart to three Synced nodes.
+    pub total: Series,
+}
+
+/// Figure 3: power cuts (`power`) or graceful full stops of a three-node cluster holding
+/// acknowledged rows, for galera-init (`kind`) or its baseline; every row must be back.
+pub fn outage(kind: Kind, power: bool, runs: usize) -> OutageRuns {
+    let mut lab = Lab::new(SERVICE);
+    let env = gi_env(SERVICE, &[]);
+    let (nodes, mut running) = match kind {
+        Kind::GaleraInit => gi_cluster(&mut lab, &env),
+        Kind::Hand => hand_cluster(&mut lab),
+    };
+    let all: Vec<(&Node, Kind)> = nodes.iter().map(|n| (n, kind)).collect();
+    nodes::exec(&nodes[0], kind, "CREATE DATABASE IF NOT EXISTS mytestdb");
+    nodes::exec(
+        &nodes[0],
+        kind,
+        &format!("CREATE TABLE {DB}.acked (id INT PRIMARY KEY)"),
+    );
+    let mut rows = 0;
+    let mut out = OutageRuns::default();
+    for _ in 0..runs {
+        for _ in 0..100 {
+            nodes::exec(
+                &nodes[rows as usize % 3],
+                kind,
+                &format!("INSERT INTO {DB}.acked VALUES ({rows})"),
+            );
+            rows += 1;
+        }
+        let t0 = Instant::now();
+        nodes::stop_all(
+            &mut running,
+            if power {
+                Signal::SIGKILL
+            } else {
+                Signal::SIGTERM
+            },
+        );
+        out.stop.push(secs(t0.elapsed()));
+        let first = Instant::now();
+        running = match kind {
+            Kind::GaleraInit => nodes.iter().map(|n| start_gi(n, &env)).collect(),
+            Kind::Hand if power => hand_restart_all(&nodes),
+            Kind::Hand => hand_restart_from_the_last(&nodes),
+        };
+        let last = Instant::now();
+        let primary = nodes::wait_any_primary(&all, 3, FORM)
+            .unwrap_or_else(|| panic!("no Primary component of 3:\n{}", logs(&running)));
+        let synced = nodes::wait_all_synced(&all, 3, FORM)
+            .unwrap_or_else(|| panic!("not all Synced:\n{}", logs(&running)));
+        out.primary
+            .push(secs(primary.saturating_duration_since(last)));
+        out.total.push(secs(synced - first));
+        for n in &nodes {
+            let have = nodes::count(n, kind, &format!("{DB}.acked"));
+            assert_eq!(have, Some(rows), "{}: every acknowledged row", n.hostname);
+        }
+    }
+    out
+}
+
+/// A hand-started cluster of three, rsync SST (the fastest hand start).
+fn hand_cluster(lab: &mut Lab) -> (Vec<Node>, Vec<Running>) {
+    let nodes: Vec<Node> = (1..=3).map(|k| lab.node(k)).collect();
+    let hand = hand_of(&nodes);
+    let mut running = vec![start_hand(&nodes[0], &hand, HandStart::Seed)];
+    nodes::wait_all_synced(&[(&nodes[0], Kind::Hand)], 1, FORM).expect("hand seed");
+    running.push(start_hand(&nodes[1], &hand, HandStart::Join));
+    running.push(start_hand(&nodes[2], &hand, HandStart::Join));
+    let all: Vec<(&Node, Kind)> = nodes.iter().map(|n| (n, Kind::Hand)).collect();
+    nodes::wait_all_synced(&all, 3, FORM).expect("hand cluster");
+    (nodes, running)
+}
+
+fn hand_of(nodes: &[Node]) -> Hand {
+    Hand {
+        cluster: "bench".into(),
+        members: nodes.iter().map(|n| n.addr).collect(),
+        sst: "rsync".into(),
+    }
+}
+
+/// After a power cut, by hand: start every node; Galera's pc.recovery restores the view.
+fn hand_restart_all(nodes: &[Node]) -> Vec<Running> {
+    let hand = hand_of(nodes);
+    nodes
+        .iter()
+        .map(|n| start_hand(n, &hand, HandStart::Join))
+        .collect()
+}
+
+/// After a graceful full stop, by an operator who knows the answer at once: bootstrap the
+/// node Galera marked `safe_to_bootstrap` (else the highest seqno), and start the others as
+/// soon as it is Primary.
+fn hand_restart_from_the_last(nodes: &[Node]) -> Vec<Running> {
+    let hand = hand_of(nodes);
+    let states: Vec<(bool, i64)> = nodes.iter().map(nodes::grastate).collect();
+    let seed = (0..nodes.len())
+        .max_by_key(|i| (states[*i].0, states[*i].1))
+        .unwrap();
+    if !states[seed].0 {
+        let path = nodes[seed].data_dir().join("grastate.dat");
+        let text = std::fs::read_to_string(&path).unwrap();
+        std::fs::write(
+            &path,
+            text.replace("safe_to_bootstrap: 0", "safe_to_bootstrap: 1"),
+        )
+        .unwrap();
+    }
+    let mut running = vec![start_hand(&nodes[seed], &hand, HandStart::Bootstrap)];
+    nodes::wait_all_synced(&[(&nodes[seed], Kind::Hand)], 1, FORM).expect("hand bootstrap");
+    for (i, n) in nodes.iter().enumerate() {
+        if i != seed {
+            running.push(start_hand(n, &hand, HandStart::Join));
+        }
+    }
+    running
+}
+
+/// HAProxy from examples/proxy/haproxy.cfg, pointed at the lab; stopped on drop.
+struct Haproxy(Child);
+
+const WRITE_PORT: u16 = 23306;
+
+impl Haproxy {
+    fn start(lab: &Lab) -> Haproxy {
+        let example = std::fs::read_to_string(
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/proxy/haproxy.cfg"),
+        )
+        .unwrap();
+        let cfg = example
+            .replace("127.0.0.11:53", &format!("{}:53", lab.gateway()))
+            .replace("tasks.mysqldbcluster", &lab.tasks_name())
+            .replace("bind :3306", &format!("bind 127.0.0.1:{WRITE_PORT}"))
+            .replace("bind :3307", "bind 127.0.0.1:23307");
+        let path = lab.dir.join("haproxy.cfg");
+        std::fs::write(&path, cfg).unwrap();
+        let log = std::fs::File::create(lab.dir.join("haproxy.log")).unwrap();
+        let child = Command::new("haproxy")
+            .arg("-db")
+            .arg("-f")
+            .arg(&path)
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .spawn()
+            .expect("start haproxy");
+        Haproxy(child)
+    }
+}
+
+impl Drop for Haproxy {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Where a writer sends its rows.
+#[derive(Clone, Copy)]
+enum Target {
+    Proxy,
+    Node(Ipv4Addr),
+}
+
+fn conn(target: Target) -> Option<mysql::Conn> {
+    let (host, port) = match target {
+        Target::Proxy => ("127.0.0.1".to_string(), WRITE_PORT),
+        Target::Node(a) => (a.to_string(), 3306),
+    };
+    let opts = mysql::OptsBuilder::new()
+        .ip_or_hostname(Some(host))
+        .tcp_port(port)
+        .user(Some(nodes::USER))
+        .pass(Some(nodes::PASS))
+        .prefer_socket(false)
+        .tcp_connect_timeout(Some(Duration::from_secs(1)))
+        .read_timeout(Some(Duration::from_secs(10)))
+        .write_timeout(Some(Duration::from_secs(10)));
+    mysql::Conn::new(opts).ok()
+}
+
+/// Writes a row every 20 ms to `target` until `stop`, reconnecting after a failure; logs
+/// when each write completed and whether it was acknowledged.
+fn writer(
+    target: Target,
+    table: &'static str,
+    stop: Arc<AtomicBool>,
+    log: Arc<Mutex<Vec<(Instant, bool)>>>,
+) {
+    let mut c: Option<mysql::Conn> = None;
+    while !stop.load(Ordering::SeqCst) {
+        if c.is_none() {
+            c = conn(target);
+        }
+        let ok = c.as_mut().is_some_and(|c| {
+            c.query_drop(format!(
+                "INSERT INTO {DB}.{table} (node) VALUES (@@hostname)"
+            ))
+            .is_ok()
+        });
+        if !ok {
+            c = None;
+        }
+        log.lock().unwrap().push((Instant::now(), ok));
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// The longest time without an acknowledged write around `fault`: from the last one before
+/// it to the first one after each gap.
+fn window(log: &[(Instant, bool)], fault: Instant) -> Duration {
+    let mut last_ok = log
+        .iter()
+        .rev()
+        .find(|(t, ok)| *ok && *t <= fault)
+        .map_or(fault, |(t, _)| *t);
+    let mut longest = Duration::ZERO;
+    for (t, ok) in log.iter().filter(|(t, _)| *t > fault) {
+        if *ok {
+            longest = longest.max(t.saturating_duration_since(last_ok));
+            last_ok = *t;
+        }
+    }
+    longest
+}
+
+fn master(addr: Ipv4Addr) -> bool {
+    let agent = ureq::Agent::config_builder()
+        .timeout_global(Some(Duration::from_millis(500)))
+        .http_status_as_error(false)
+        .build()
+        .new_agent();
+    agent
+        .get(&format!("http://{addr}:9200/master"))
+        .call()
+        .is_ok_and(|r| r.status().as_u16() == 200)
+}
+
+/// Figure 4's results.
+#[derive(Debug, Default)]
+pub struct FailoverRuns {
+    /// Through HAProxy, after SIGKILL of the writer.
+    pub kill_proxy: Series,
+    /// Straight to a surviving node, after the same SIGKILL: Galera's own pause.
+    pub kill_direct: Series,
+    /// Through HAProxy, after SIGTERM of the writer (drain).
+    pub term_proxy: Series,
+    /// Straight to a surviving node, after the same SIGTERM.
+    pub term_direct: Series,
+}
+
+/// A running galera-init cluster of three for figures 4 to 6.
+pub struct Running3 {
+    /// Its lab.
+    pub lab: Lab,
+    /// Its nodes.
+    pub nodes: Vec<Node>,
+    /// Their galera-init processes.
+    pub running: Vec<Running>,
+    env: Vec<(String, String)>,
+}
+
+/// Starts the cluster for figures 4 to 6.
+pub fn running3() -> Running3 {
+    let mut lab = Lab::new(SERVICE);
+    let env = gi_env(SERVICE, &[]);
+    let (nodes, running) = gi_cluster(&mut lab, &env);
+    Running3 {
+        lab,
+        nodes,
+        running,
+        env,
+    }
+}
+
+/// Figure 4: a client writes through HAProxy (examples/proxy/haproxy.cfg) while the writer
+/// is SIGKILLed, then SIGTERMed; a second client writes straight to a survivor: the pause
+/// no proxy can avoid.
+pub fn failover(c: &mut Running3, runs: usize) -> FailoverRuns {
+    let addrs: Vec<Ipv4Addr> = c.nodes.iter().map(|n| n.addr).collect();
+    for t in ["viaproxy", "direct"] {
+        nodes::exec(
+            &c.nodes[0],
+            Kind::GaleraInit,
+            &format!(
+                "CREATE TABLE IF NOT EXISTS {DB}.{t} (id BIGINT AUTO_INCREMENT PRIMARY KEY, \
+                 node VARCHAR(64))"
+            ),
+        );
+    }
+    let _haproxy = Haproxy::start(&c.lab);
+    let all: Vec<(&Node, Kind)> = c.nodes.iter().map(|n| (n, Kind::GaleraInit)).collect();
+    let mut out = FailoverRuns::default();
+    for _ in 0..runs {
+        for sig in [Signal::SIGKILL, Signal::SIGTERM] {
+            nodes::wait_all_synced(&all, 3, FORM).expect("three Synced nodes");
+            let mut writer_at = None;
+            assert!(
+                wait_until(FORM, || {
+                    let w: Vec<usize> = (0..3).filter(|i| master(addrs[*i])).collect();
+                    writer_at = (w.len() == 1).then(|| w[0]);
+                    writer_at.is_some() && conn(Target::Proxy).is_some()
+                }),
+                "one writer behind HAProxy"
+            );
+            let w = writer_at.unwrap();
+            let survivor = addrs[(w + 1) % 3];
+            let stop = Arc::new(AtomicBool::new(false));
+            let proxy_log: Arc<Mutex<Vec<(Instant, bool)>>> = Arc::default();
+            let direct_log: Arc<Mutex<Vec<(Instant, bool)>>> = Arc::default();
+            let threads = [
+                (Target::Proxy, "viaproxy", proxy_log.clone()),
+                (Target::Node(survivor), "direct", direct_log.clone()),
+            ]
+            .map(|(t, table, log)| {
+                let stop = stop.clone();
+                std::thread::spawn(move || writer(t, table, stop, log))
+            });
+            // Both clients write before the fault.
+            assert!(wait_until(Duration::from_secs(30), || {
+                let ok = |l: &Arc<Mutex<Vec<(Instant, bool)>>>| {
+                    l.lock()
+                        .unwrap()
+                        .iter()
+                        .rev()
+                        .take(10)
+                        .filter(|(_, ok)| *ok)
+                        .count()
+                        >= 10
+                };
+                ok(&proxy_log) && ok(&direct_log)
+            }));
+            let fault = Instant::now();
+            c.running[w].signal(sig);
+            // Writes settle: both clients acknowledged for 3 s in a row.
+            assert!(
+                wait_until(FORM, || {
+                    let settled = |l: &Arc<Mutex<Vec<(Instant, bool)>>>| {
+                        let l = l.lock().unwrap();
+                        let recent: Vec<_> = l
+                            .iter()
+                            .filter(|(t, _)| t.elapsed() < Duration::from_secs(3) && *t > fault)
+                            .collect();
+                        recent.len() > 20 && recent.iter().all(|(_, ok)| *ok)
+                    };
+                    fault.elapsed() > Duration::from_secs(4)
+                        && settled(&proxy_log)
+                        && settled(&direct_log)
+                }),
+                "writes resume"
+            );
+            stop.store(true, Ordering::SeqCst);
+            for t in threads {
+                t.join().unwrap();
+            }
+            let (p, d) = (
+                window(&proxy_log.lock().unwrap(), fault),
+                window(&direct_log.lock().unwrap(), fault),
+            );
+            if sig == Signal::SIGKILL {
+                out.kill_proxy.push(secs(p));
+                out.kill_direct.push(secs(d));
+            } else {
+                out.term_proxy.push(secs(p));
+                out.term_direct.push(secs(d));
+            }
+            c.running[w].wait_exit(FORM).expect("the writer stops");
+            c.running[w] = start_gi(&c.nodes[w], &c.env);
+        }
+    }
+    nodes::wait_all_synced(&all, 3, FORM).expect("three Synced nodes");
+    out
+}
+
+/// Figure 5's results, milliseconds.
+#[derive(Debug, Default)]
+pub struct HealthRuns {
+    /// `galera-init healthcheck`, run in the node.
+    pub healthcheck: Series,
+    /// `mariadb -e "SHOW STATUS LIKE 'wsrep_%'"`, run in the node.
+    pub client: Series,
+    /// `GET /health` on loopback, a new connection each.
+    pub http: Series,
+}
+
+/// Figure 5: `n` runs of each check, interleaved, timed inside node 1 by this benchmark's
+/// own binary (copied into the lab, visible in the node).
+pub fn health(c: &Running3, n: usize) -> HealthRuns {
+    let helper = c.lab.dir.join("bench-helper");
+    std::fs::copy(std::env::current_exe().unwrap(), &helper).unwrap();
+    let gi = c.lab.binary();
+    let r = &c.running[0];
+    let out = r.exec_in(
+        &[
+            &helper.to_string_lossy(),
+            "time",
+            &n.to_string(),
+            &gi.to_string_lossy(),
+            "healthcheck",
+            ":::",
+            "mariadb",
+            "-e",
+            "SHOW STATUS LIKE 'wsrep_%'",
+            ":::",
+            "http://127.0.0.1:9200/health",
+        ],
+        &[],
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "timing helper failed: {text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let mut h = HealthRuns::default();
+    for line in text.lines() {
+        let mut it = line.split_whitespace();
+        let (Some(which), Some(us)) = (it.next(), it.next().and_then(|v| v.parse::<f64>().ok()))
+        else {
+            continue;
+        };
+        let ms = us / 1000.0;
+        match which {
+            "a" => h.healthcheck.push(ms),
+            "b" => h.client.push(ms),
+            "h" => h.http.push(ms),
+            _ => {}
+        }
+    }
+    h
+}
+
+/// The timing helper, run inside a node: `time N CMD_A… ::: CMD_B… ::: URL` runs A and B
+/// N times each, interleaved, then GETs URL N times on a new connection each, and prints
+/// one line per run: `a|b|h MICROSECONDS`. Every command must succeed.
+pub fn time_helper(args: &[String]) -> i32 {
+    let n: usize = args[0].parse().expect("a count");
+    let parts: Vec<&[String]> = args[1..].split(|a| a == ":::").collect();
+    let (a, b, url) = (parts[0], parts[1], &parts[2][0]);
+    let run = |cmd: &[String]| {
+        let t = Instant::now();
+        let status = Command::new(&cmd[0])
+            .args(&cmd[1..])
+            .stdout(Stdio::null())
+            .status()
+            .expect("run");
+        assert!(status.success(), "{cmd:?}: {status}");
+        t.elapsed().as_micros()
+    };
+    for _ in 0..n {
+        println!("a {}", run(a));
+        println!("b {}", run(b));
+    }
+    for _ in 0..n {
+        let agent = ureq::Agent::config_builder()
+            .timeout_global(Some(Duration::from_secs(2)))
+            .build()
+            .new_agent();
+        let t = Instant::now();
+        let r = agent.get(url).call().expect("GET /health");
+        assert_eq!(r.status().as_u16(), 200);
+        println!("h {}", t.elapsed().as_micros());
+    }
+    0
+}
+
+/// Figure 6's results.
+#[derive(Debug, Default)]
+pub struct Footprint {
+    /// galera-init's resident set while it supervises an idle server, KiB (each node).
+    pub rss_kib: Series,
+    /// Of which anonymous memory (heap, stacks), KiB.
+    pub anon_kib: Series,
+    /// galera-init's threads.
+    pub threads: Series,
+    /// The stripped release binary, bytes.
+    pub binary: u64,
+    /// The image and its base, bytes, when asked for.
+    pub image: Option<(u64, u64)>,
+}
+
+fn proc_status(pid: i32, key: &str) -> Option<f64> {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()?
+        .lines()
+        .find_map(|l| l.strip_prefix(key))
+        .and_then(|v| v.split_whitespace().next()?.parse().ok())
+}
+
+/// Figure 6: galera-init's memory in each node of the idle cluster, the stripped binary,
+/// and (`image`) the image against its base.
+pub fn footprint(c: &Running3, image: Option<(&str, &str)>) -> Footprint {
+    let mut f = Footprint::default();
+    for r in &c.running {
+        f.rss_kib
+            .push(proc_status(r.pid1, "VmRSS:").unwrap_or(f64::NAN));
+        f.anon_kib
+            .push(proc_status(r.pid1, "RssAnon:").unwrap_or(f64::NAN));
+        f.threads
+            .push(proc_status(r.pid1, "Threads:").unwrap_or(f64::NAN));
+    }
+    let stripped = c.lab.dir.join("galera-init.stripped");
+    let ok = Command::new("strip")
+        .arg("-o")
+        .arg(&stripped)
+        .arg(c.lab.binary())
+        .status()
+        .is_ok_and(|s| s.success());
+    assert!(ok, "strip the binary (binutils)");
+    f.binary = std::fs::metadata(&stripped).unwrap().len();
+    f.image = image.map(|(img, base)| (image_size(img), image_size(base)));
+    f
+}
+
+fn image_size(tag: &str) -> u64 {
+    let out = Command::new("docker")
+        .args(["image", "inspect", "-f", "{{.Size}}", tag])
+        .output()
+        .expect("docker");
+    String::from_utf8_lossy(&out.stdout)
+        .trim()
+        .parse()
+        .unwrap_or_else(|_| panic!("no image {tag}"))
+}

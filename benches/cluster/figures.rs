@@ -495,16 +495,45 @@ fn window(log: &[(Instant, bool)], fault: Instant) -> Duration {
     longest
 }
 
+fn health_ok(addr: Ipv4Addr) -> bool {
+    code(addr, "/health") == 200
+}
+
 fn master(addr: Ipv4Addr) -> bool {
+    code(addr, "/master") == 200
+}
+
+fn code(addr: Ipv4Addr, path: &str) -> u16 {
     let agent = ureq::Agent::config_builder()
         .timeout_global(Some(Duration::from_millis(500)))
         .http_status_as_error(false)
         .build()
         .new_agent();
     agent
-        .get(&format!("http://{addr}:9200/master"))
+        .get(&format!("http://{addr}:9200{path}"))
         .call()
-        .is_ok_and(|r| r.status().as_u16() == 200)
+        .map_or(0, |r| r.status().as_u16())
+}
+
+/// Which nodes answer `/master` with 200, every 50 ms from `fault` until `stop`: each
+/// change, as "+seconds: [nodes]".
+fn master_changes(addrs: &[Ipv4Addr], fault: Instant, stop: &AtomicBool) -> String {
+    let mut out = Vec::new();
+    let mut last: Option<Vec<usize>> = None;
+    while !stop.load(Ordering::SeqCst) {
+        let now: Vec<usize> = (0..addrs.len()).filter(|i| master(addrs[*i])).collect();
+        if last.as_ref() != Some(&now) {
+            let names: Vec<String> = now.iter().map(|i| format!("node{}", i + 1)).collect();
+            out.push(format!(
+                "+{:.2}s [{}]",
+                fault.elapsed().as_secs_f64(),
+                names.join(",")
+            ));
+            last = Some(now);
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    out.join(" ")
 }
 
 /// Figure 4's results.
@@ -531,10 +560,16 @@ pub struct Running3 {
     env: Vec<(String, String)>,
 }
 
-/// Starts the cluster for figures 4 to 6.
-pub fn running3() -> Running3 {
+/// Galera options that evict a killed node in about 2 s instead of about 5 s (keepalives
+/// twice a second, suspected after three missed ones): the failover figure is measured
+/// with them too.
+pub const FAST_EVICTION: &str =
+    "evs.keepalive_period=PT0.5S;evs.suspect_timeout=PT1.5S;evs.inactive_timeout=PT3S";
+
+/// Starts the cluster for figures 4 to 6, with `extra` environment on top of the README's.
+pub fn running3(extra: &[(&str, &str)]) -> Running3 {
     let mut lab = Lab::new(SERVICE);
-    let env = gi_env(SERVICE, &[]);
+    let env = gi_env(SERVICE, extra);
     let (nodes, running) = gi_cluster(&mut lab, &env);
     Running3 {
         lab,
@@ -565,12 +600,23 @@ pub fn failover(c: &mut Running3, runs: usize) -> FailoverRuns {
     for _ in 0..runs {
         for sig in [Signal::SIGKILL, Signal::SIGTERM] {
             nodes::wait_all_synced(&all, 3, FORM).expect("three Synced nodes");
+            // A settled cluster: one writer, every node serving, for 5 s in a row (a node
+            // that has just served an IST is back in the pools a moment later).
             let mut writer_at = None;
+            let mut since: Option<(usize, Instant)> = None;
             assert!(
                 wait_until(FORM, || {
                     let w: Vec<usize> = (0..3).filter(|i| master(addrs[*i])).collect();
-                    writer_at = (w.len() == 1).then(|| w[0]);
-                    writer_at.is_some() && conn(Target::Proxy).is_some()
+                    let all_serve = addrs.iter().all(|a| health_ok(*a));
+                    let one = (w.len() == 1 && all_serve).then(|| w[0]);
+                    since = match (one, since) {
+                        (Some(w), Some((s, t))) if s == w => Some((s, t)),
+                        (Some(w), _) => Some((w, Instant::now())),
+                        (None, _) => None,
+                    };
+                    writer_at = one;
+                    since.is_some_and(|(_, t)| t.elapsed() >= Duration::from_secs(5))
+                        && conn(Target::Proxy).is_some()
                 }),
                 "one writer behind HAProxy"
             );
@@ -602,6 +648,10 @@ pub fn failover(c: &mut Running3, runs: usize) -> FailoverRuns {
                 ok(&proxy_log) && ok(&direct_log)
             }));
             let fault = Instant::now();
+            let masters = {
+                let (stop, addrs) = (stop.clone(), addrs.clone());
+                std::thread::spawn(move || master_changes(&addrs, fault, &stop))
+            };
             c.running[w].signal(sig);
             // Writes settle: both clients acknowledged for 3 s in a row.
             assert!(
@@ -624,6 +674,11 @@ pub fn failover(c: &mut Running3, runs: usize) -> FailoverRuns {
             for t in threads {
                 t.join().unwrap();
             }
+            eprintln!(
+                "{sig:?} of the writer {}: /master after it: {}",
+                c.nodes[w].hostname,
+                masters.join().unwrap()
+            );
             let (p, d) = (
                 window(&proxy_log.lock().unwrap(), fault),
                 window(&direct_log.lock().unwrap(), fault),
@@ -652,6 +707,8 @@ pub struct HealthRuns {
     pub client: Series,
     /// `GET /health` on loopback, a new connection each.
     pub http: Series,
+    /// `/bin/true`: what starting any process costs, the floor of a check that is one.
+    pub spawn: Series,
 }
 
 /// Figure 5: `n` runs of each check, interleaved, timed inside node 1 by this benchmark's
@@ -672,6 +729,8 @@ pub fn health(c: &Running3, n: usize) -> HealthRuns {
             "mariadb",
             "-e",
             "SHOW STATUS LIKE 'wsrep_%'",
+            ":::",
+            "/bin/true",
             ":::",
             "http://127.0.0.1:9200/health",
         ],
@@ -695,19 +754,20 @@ pub fn health(c: &Running3, n: usize) -> HealthRuns {
             "a" => h.healthcheck.push(ms),
             "b" => h.client.push(ms),
             "h" => h.http.push(ms),
+            "c" => h.spawn.push(ms),
             _ => {}
         }
     }
     h
 }
 
-/// The timing helper, run inside a node: `time N CMD_A… ::: CMD_B… ::: URL` runs A and B
-/// N times each, interleaved, then GETs URL N times on a new connection each, and prints
-/// one line per run: `a|b|h MICROSECONDS`. Every command must succeed.
+/// The timing helper, run inside a node: `time N CMD_A… ::: CMD_B… ::: CMD_C… ::: URL` runs
+/// A, B and C N times each, interleaved, then GETs URL N times on a new connection each,
+/// and prints one line per run: `a|b|c|h MICROSECONDS`. Every command must succeed.
 pub fn time_helper(args: &[String]) -> i32 {
     let n: usize = args[0].parse().expect("a count");
     let parts: Vec<&[String]> = args[1..].split(|a| a == ":::").collect();
-    let (a, b, url) = (parts[0], parts[1], &parts[2][0]);
+    let (a, b, c, url) = (parts[0], parts[1], parts[2], &parts[3][0]);
     let run = |cmd: &[String]| {
         let t = Instant::now();
         let status = Command::new(&cmd[0])
@@ -721,6 +781,7 @@ pub fn time_helper(args: &[String]) -> i32 {
     for _ in 0..n {
         println!("a {}", run(a));
         println!("b {}", run(b));
+        println!("c {}", run(c));
     }
     for _ in 0..n {
         let agent = ureq::Agent::config_builder()
@@ -762,6 +823,46 @@ fn proc_status(pid: i32, key: &str) -> Option<f64> {
 /// and (`image`) the image against its base.
 pub fn footprint(c: &Running3, image: Option<(&str, &str)>) -> Footprint {
     let mut f = Footprint::default();
+    if let Some(r) = c.running.first() {
+        // Where the memory is, for the notes: the largest resident mappings.
+        let smaps = std::fs::read_to_string(format!("/proc/{}/smaps", r.pid1)).unwrap_or_default();
+        let mut maps: Vec<(u64, String)> = Vec::new();
+        let mut name = String::new();
+        for line in smaps.lines() {
+            if let Some(kib) = line.strip_prefix("Rss:") {
+                let kib: u64 = kib
+                    .trim()
+                    .trim_end_matches(" kB")
+                    .trim()
+                    .parse()
+                    .unwrap_or(0);
+                maps.push((kib, name.clone()));
+            } else if line
+                .split_whitespace()
+                .next()
+                .is_some_and(|w| w.contains('-'))
+            {
+                name = line
+                    .split_whitespace()
+                    .skip(5)
+                    .collect::<Vec<_>>()
+                    .join(" ");
+                if name.is_empty() {
+                    name = "[anonymous]".into();
+                }
+            }
+        }
+        let mut by: std::collections::BTreeMap<String, u64> = Default::default();
+        for (k, n) in maps {
+            *by.entry(n).or_default() += k;
+        }
+        let mut by: Vec<(u64, String)> = by.into_iter().map(|(n, k)| (k, n)).collect();
+        by.sort_by(|a, b| b.cmp(a));
+        eprintln!(
+            "galera-init's resident memory by mapping (KiB): {:?}",
+            &by[..by.len().min(8)]
+        );
+    }
     for r in &c.running {
         f.rss_kib
             .push(proc_status(r.pid1, "VmRSS:").unwrap_or(f64::NAN));

@@ -127,6 +127,20 @@ pub fn parse(args: Vec<OsString>) -> Result<Mode, clap::Error> {
     } else if first == "bootstrap" && rest.len() == 1 {
         Ok(Mode::Bootstrap)
     } else if first == "healthcheck" {
+        // The image's HEALTHCHECK, every 2 s: its exact forms need no parser.
+        let flags: Vec<&str> = rest[1..].iter().filter_map(|a| a.to_str()).collect();
+        let quick = match flags[..] {
+            [] => Some((false, false)),
+            ["--ready"] => Some((true, false)),
+            ["--ready", "--donor-ok"] | ["--donor-ok", "--ready"] => Some((true, true)),
+            _ => None,
+        };
+        if let Some((ready, donor_ok)) = quick.filter(|_| flags.len() == rest.len() - 1) {
+            return Ok(Mode::Healthcheck(crate::commands::healthcheck::Check {
+                ready,
+                donor_ok,
+            }));
+        }
         let m = healthcheck_command().try_get_matches_from(&rest)?;
         Ok(Mode::Healthcheck(crate::commands::healthcheck::Check {
             ready: m.get_flag("ready"),

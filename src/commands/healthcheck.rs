@@ -28,21 +28,13 @@ pub fn run(check: Check, port: u16, out: &mut dyn Write) -> u8 {
         (true, false) => "/health",
         (true, true) => "/health?available_when_donor=1",
     };
-    let url = format!("http://127.0.0.1:{port}{path}");
-    let agent = ureq::Agent::config_builder()
-        .timeout_global(Some(TIMEOUT))
-        .http_status_as_error(false)
-        .build()
-        .new_agent();
     let what = if check.ready {
         "not ready"
     } else {
         "unhealthy"
     };
-    match agent.get(&url).call() {
-        Ok(mut r) => {
-            let ok = r.status().is_success();
-            let body = r.body_mut().read_to_string().unwrap_or_default();
+    match get(port, path) {
+        Ok((ok, body)) => {
             let line = body.lines().next().unwrap_or("").trim();
             let _ = writeln!(
                 out,
@@ -64,4 +56,27 @@ pub fn run(check: Check, port: u16, out: &mut dyn Write) -> u8 {
             1
         }
     }
+}
+
+/// One `GET` on loopback, HTTP/1.0 (the node's own server closes every connection): whether
+/// the status is 2xx, and the body. A plain socket, not an HTTP client: this runs every 2 s
+/// in every node, and its latency is mostly start-up, so it does the least it can.
+fn get(port: u16, path: &str) -> std::io::Result<(bool, String)> {
+    use std::io::Read;
+    let addr = std::net::SocketAddr::from(([127, 0, 0, 1], port));
+    let mut s = std::net::TcpStream::connect_timeout(&addr, TIMEOUT)?;
+    s.set_read_timeout(Some(TIMEOUT))?;
+    s.set_write_timeout(Some(TIMEOUT))?;
+    s.write_all(format!("GET {path} HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n").as_bytes())?;
+    let mut reply = Vec::new();
+    s.take(64 * 1024).read_to_end(&mut reply)?;
+    let reply = String::from_utf8_lossy(&reply);
+    let (head, body) = reply.split_once("\r\n\r\n").unwrap_or((&reply, ""));
+    let code = head
+        .lines()
+        .next()
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|c| c.parse::<u16>().ok())
+        .ok_or_else(|| std::io::Error::other(format!("not an HTTP answer: {head:?}")))?;
+    Ok(((200..300).contains(&code), body.to_string()))
 }

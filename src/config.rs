@@ -64,6 +64,28 @@ pub enum SstMethod {
     Rsync,
 }
 
+/// `SST_METHOD`: one method, or the joiner's choice by the donor's data size.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SstSetting {
+    /// `auto` (the default): rsync while the donor's data is small (a transfer of a few
+    /// seconds, during which rsync blocks the donor's writes), mariabackup above
+    /// ([`crate::decision::donor::RSYNC_LIMIT`]) or when the size is unknown.
+    Auto,
+    /// Always this method.
+    Fixed(SstMethod),
+}
+
+impl SstSetting {
+    /// The method to name where no joiner chooses (a bootstrap, `--wsrep-recover`): the
+    /// fixed one, else mariabackup.
+    pub fn default_method(self) -> SstMethod {
+        match self {
+            SstSetting::Fixed(m) => m,
+            SstSetting::Auto => SstMethod::Mariabackup,
+        }
+    }
+}
+
 impl SstMethod {
     /// The value of `wsrep_sst_method`.
     pub fn as_str(self) -> &'static str {
@@ -94,8 +116,8 @@ pub struct Settings {
     pub database: Option<String>,
     /// `MYSQL_USER` and `MYSQL_PASSWORD`: an account with all privileges on the database.
     pub user: Option<AppUser>,
-    /// `SST_METHOD`: `mariabackup` (default) or `rsync`.
-    pub sst_method: SstMethod,
+    /// `SST_METHOD`: `auto` (default), `mariabackup` or `rsync`.
+    pub sst_method: SstSetting,
     /// `DISCOVERY_TIMEOUT`: how long to wait for DNS to list this node before giving up.
     pub discovery_timeout: Duration,
     /// `FORCE_BOOTSTRAP`: bootstrap from this node's data even when Galera says it is not
@@ -119,6 +141,9 @@ pub struct Settings {
     /// `DRAIN_DELAY`: how long after a stop signal the node answers 503 to proxies before
     /// mariadbd gets the signal.
     pub drain_delay: Duration,
+    /// `WSREP_PROVIDER_OPTIONS`: Galera options added after galera-init's own
+    /// (`gcache.size=1G`, `evs.suspect_timeout=PT2S`…); empty when unset.
+    pub provider_options: String,
 }
 
 /// A configuration error. Each names the variable and says what to do.
@@ -247,10 +272,14 @@ impl Settings {
         };
 
         let sst_method = match plain("SST_METHOD").as_deref() {
-            None | Some("mariabackup") => SstMethod::Mariabackup,
-            Some("rsync") => SstMethod::Rsync,
+            None | Some("auto") => SstSetting::Auto,
+            Some("mariabackup") => SstSetting::Fixed(SstMethod::Mariabackup),
+            Some("rsync") => SstSetting::Fixed(SstMethod::Rsync),
             Some(_) => {
-                return Err(invalid("SST_METHOD", "must be 'mariabackup' or 'rsync'"));
+                return Err(invalid(
+                    "SST_METHOD",
+                    "must be 'auto', 'mariabackup' or 'rsync'",
+                ));
             }
         };
 
@@ -270,6 +299,16 @@ impl Settings {
         let pc_recovery_timeout = seconds("PC_RECOVERY_TIMEOUT", DEFAULT_PC_RECOVERY_TIMEOUT, 1)?;
         let non_primary_grace = seconds("NON_PRIMARY_GRACE", DEFAULT_NON_PRIMARY_GRACE, 1)?;
         let drain_delay = seconds("DRAIN_DELAY", DEFAULT_DRAIN_DELAY, 0)?;
+        let provider_options = plain("WSREP_PROVIDER_OPTIONS").unwrap_or_default();
+        if provider_options
+            .chars()
+            .any(|c| c == '"' || c == '\\' || c.is_control())
+        {
+            return Err(invalid(
+                "WSREP_PROVIDER_OPTIONS",
+                "must be Galera options separated by ';' (e.g. gcache.size=1G;evs.suspect_timeout=PT3S), without quotes, backslashes or line breaks",
+            ));
+        }
         let available_when_donor = match plain("AVAILABLE_WHEN_DONOR") {
             None => false,
             Some(v) => parse_bool("AVAILABLE_WHEN_DONOR", &v)?,
@@ -400,6 +439,7 @@ impl Settings {
                 available_when_donor,
             },
             drain_delay,
+            provider_options,
         })
     }
 }
@@ -565,7 +605,7 @@ mod tests {
         let user = s.user.unwrap();
         assert_eq!(user.name, "mysqldbuser");
         assert_eq!(user.password.expose(), "mysqldbpass");
-        assert_eq!(s.sst_method, SstMethod::Mariabackup);
+        assert_eq!(s.sst_method, SstSetting::Auto);
         assert_eq!(s.discovery_timeout, DEFAULT_DISCOVERY_TIMEOUT);
         assert_eq!(s.settle_window, DEFAULT_SETTLE_WINDOW);
         assert_eq!(s.outage_timeout, DEFAULT_OUTAGE_TIMEOUT);
@@ -599,7 +639,7 @@ mod tests {
         assert_eq!(s.cluster_name, "prod_1");
         assert_eq!(s.discovery_name, "galera.default.svc.cluster.local");
         assert_eq!(s.node_address, Some("10.0.0.7".parse().unwrap()));
-        assert_eq!(s.sst_method, SstMethod::Rsync);
+        assert_eq!(s.sst_method, SstSetting::Fixed(SstMethod::Rsync));
         assert_eq!(s.discovery_timeout, Duration::from_secs(30));
         assert!(s.force_bootstrap);
         assert_eq!(s.root_host.as_deref(), Some("10.0.%"));
@@ -679,6 +719,10 @@ mod tests {
             (with(&[("CLUSTER_NAME", "a'b")]), "CLUSTER_NAME"),
             (with(&[("NODE_ADDRESS", "node1")]), "NODE_ADDRESS"),
             (with(&[("SST_METHOD", "xtrabackup")]), "SST_METHOD"),
+            (
+                with(&[("WSREP_PROVIDER_OPTIONS", "gcache.size=1G\"; x=\"")]),
+                "WSREP_PROVIDER_OPTIONS must be",
+            ),
             (with(&[("DISCOVERY_TIMEOUT", "soon")]), "DISCOVERY_TIMEOUT"),
             (with(&[("DISCOVERY_TIMEOUT", "0")]), "DISCOVERY_TIMEOUT"),
             (with(&[("FORCE_BOOTSTRAP", "maybe")]), "FORCE_BOOTSTRAP"),

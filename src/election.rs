@@ -95,6 +95,7 @@ impl Election {
                     waiting_for: vec!["DNS".into()],
                     superseded: false,
                     accept: None,
+                    prepare: false,
                 });
             }
         };
@@ -228,6 +229,7 @@ mod tests {
                 cluster_size: None,
                 settle: Duration::from_secs(3),
                 outage_timeout: Duration::from_secs(60),
+                sst: crate::config::SstSetting::Auto,
             },
             Duration::ZERO,
         )

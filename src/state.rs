@@ -110,6 +110,12 @@ pub struct NodeState {
     pub decision: Option<String>,
     /// What the node waits for, when it waits: nodes or data, each in a few words.
     pub waiting_for: Vec<String>,
+    /// It is the writer candidate, or claims `/master` (its health thread's last round):
+    /// a node that could take over the writes from it waits out the hold-off.
+    pub writer_candidate: bool,
+    /// How much data its datadir holds, in bytes, without Galera's cache and InnoDB's redo
+    /// log (measured while mariadbd runs): what a full state transfer from it copies.
+    pub data_bytes: Option<u64>,
     /// `wsrep_cluster_status` once mariadbd runs (`Primary`, `non-Primary`…).
     pub wsrep_cluster_status: Option<String>,
     /// `wsrep_local_state` (1 joining, 2 donor, 3 joined, 4 synced).

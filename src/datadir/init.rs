@@ -82,6 +82,22 @@ pub fn initialize(
     run_as: Option<RunAs>,
     state: &DataState,
 ) -> Result<(), InitError> {
+    build(sup, paths, settings, run_as, state)?;
+    commit(&paths.datadir)
+}
+
+/// Everything [`initialize`] does but the last step: the datadir is complete, but still
+/// marked unfinished ([`DataState::Interrupted`] to the next start, which does it again),
+/// so that it is no data yet. A node expected to bootstrap a fresh cluster builds it while
+/// the election settles, and commits it only when it does bootstrap; a node that joins
+/// instead clears it for its SST.
+pub fn build(
+    sup: &mut Supervisor,
+    paths: &Paths,
+    settings: &Settings,
+    run_as: Option<RunAs>,
+    state: &DataState,
+) -> Result<(), InitError> {
     let datadir = &paths.datadir;
     if *state == DataState::Interrupted {
         log::warn!(
@@ -168,9 +184,14 @@ pub fn initialize(
             path.display()
         );
     }
+    Ok(())
+}
+
+/// The last step of an initialisation: the marker that makes the datadir a database.
+pub fn commit(datadir: &Path) -> Result<(), InitError> {
     let done = datadir.join(INIT_DONE);
     write_atomic(&done, b"", 0o600).map_err(io_err(&done))?;
-    let _ = fs::remove_file(&started);
+    let _ = fs::remove_file(datadir.join(INIT_STARTED));
     log::info!("database initialised");
     Ok(())
 }

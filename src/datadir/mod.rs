@@ -190,6 +190,33 @@ pub fn clear_interrupted(datadir: &Path) -> Result<(), DatadirError> {
     Ok(())
 }
 
+/// Files a full state transfer does not copy as data: Galera's cache, InnoDB's redo log,
+/// and the server's socket and pid files.
+fn not_data(name: &str) -> bool {
+    name == "galera.cache"
+        || name.starts_with("ib_logfile")
+        || name.ends_with(".sock")
+        || name.ends_with(".pid")
+}
+
+/// The bytes of data under `dir` (files only, symlinks not followed), without what a state
+/// transfer does not copy as data ([`not_data`]). What cannot be read counts as nothing.
+pub fn data_bytes(dir: &Path) -> u64 {
+    let Ok(entries) = fs::read_dir(dir) else {
+        return 0;
+    };
+    entries
+        .flatten()
+        .map(|e| match e.file_type() {
+            Ok(t) if t.is_dir() => data_bytes(&e.path()),
+            Ok(t) if t.is_file() && !not_data(&e.file_name().to_string_lossy()) => {
+                e.metadata().map_or(0, |m| m.len())
+            }
+            _ => 0,
+        })
+        .sum()
+}
+
 /// The account mariadbd runs as.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RunAs {
@@ -303,6 +330,19 @@ mod tests {
             "{err}"
         );
         assert_eq!(fs::read_to_string(d.0.join("notes.txt")).unwrap(), "mine");
+    }
+
+    #[test]
+    fn data_bytes_leave_the_cache_and_the_redo_log_out() {
+        let d = TempDir::new("bytes");
+        fs::create_dir_all(d.0.join("mytestdb")).unwrap();
+        fs::write(d.0.join("ibdata1"), vec![0u8; 1000]).unwrap();
+        fs::write(d.0.join("mytestdb/t.ibd"), vec![0u8; 234]).unwrap();
+        fs::write(d.0.join("galera.cache"), vec![0u8; 5000]).unwrap();
+        fs::write(d.0.join("ib_logfile0"), vec![0u8; 7000]).unwrap();
+        std::os::unix::fs::symlink("/usr", d.0.join("link")).unwrap();
+        assert_eq!(data_bytes(&d.0), 1234);
+        assert_eq!(data_bytes(&d.0.join("missing")), 0);
     }
 
     #[test]

@@ -112,7 +112,7 @@ pub fn root_password<'a>(choice: &'a RootPassword, random: &'a str) -> &'a str {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::{AppUser, Secret, SstMethod};
+    use crate::config::{AppUser, Secret, SstSetting};
 
     fn settings() -> Settings {
         Settings {
@@ -127,7 +127,7 @@ mod tests {
                 name: "o'brien".into(),
                 password: Secret::new("p'a\\ss😀"),
             }),
-            sst_method: SstMethod::Mariabackup,
+            sst_method: SstSetting::Auto,
             discovery_timeout: std::time::Duration::from_secs(1),
             force_bootstrap: false,
             cluster_size: None,
@@ -137,6 +137,7 @@ mod tests {
             pc_recovery_timeout: std::time::Duration::from_secs(60),
             health: Default::default(),
             drain_delay: std::time::Duration::ZERO,
+            provider_options: String::new(),
         }
     }
 

@@ -15,7 +15,29 @@ use std::cmp::Reverse;
 use std::net::IpAddr;
 use std::time::Duration;
 
+use crate::config::{SstMethod, SstSetting};
 use crate::state::NodeState;
+
+/// With `SST_METHOD=auto`, a joiner asks for an rsync SST while every donor it names holds
+/// less data than this (the datadir without Galera's cache and InnoDB's redo log): a few
+/// seconds' transfer, during which rsync blocks the donor's writes. Above it, or when a
+/// donor's size is unknown, mariabackup keeps the donor usable however long the transfer
+/// takes.
+pub const RSYNC_LIMIT: u64 = 256 << 20;
+
+/// The SST method a joiner asks for, its donors being `donors`.
+pub fn method(setting: SstSetting, donors: &[&NodeState]) -> SstMethod {
+    match setting {
+        SstSetting::Fixed(m) => m,
+        SstSetting::Auto => {
+            let sizes: Option<Vec<u64>> = donors.iter().map(|s| s.data_bytes).collect();
+            match sizes {
+                Some(v) if !v.is_empty() && v.iter().all(|b| *b < RSYNC_LIMIT) => SstMethod::Rsync,
+                _ => SstMethod::Mariabackup,
+            }
+        }
+    }
+}
 
 /// How long a node must have been Synced to come first among a joiner's donors.
 pub const DONOR_SETTLE: Duration = Duration::from_secs(30);

@@ -39,6 +39,7 @@ use std::time::Duration;
 
 pub mod donor;
 
+use crate::config::{SstMethod, SstSetting};
 use crate::galera::grastate::NIL_UUID;
 use crate::record::{self, Compat, Epoch, LastView};
 pub use crate::state::Override;
@@ -56,6 +57,8 @@ pub struct Params {
     /// `OUTAGE_TIMEOUT`: after a full outage, how long to wait for every member of the last
     /// Primary view before a majority of it is enough.
     pub outage_timeout: Duration,
+    /// `SST_METHOD`: how a joiner that needs a full state transfer picks its method.
+    pub sst: SstSetting,
 }
 
 /// What the decision is based on.
@@ -102,6 +105,8 @@ pub enum Plan {
         /// The donor Galera is expected to pick from `donors`, asked to leave the read
         /// pool before the transfer.
         expected_donor: Option<ExpectedDonor>,
+        /// `wsrep_sst_method`, should Galera need a full state transfer ([`donor::method`]).
+        sst_method: SstMethod,
         /// No Primary component runs yet: Galera's pc.recovery is expected to restore the
         /// saved one (the node watches that it does).
         pc_recovery: bool,
@@ -128,6 +133,10 @@ pub enum Plan {
         /// come back without it, it must not claim a majority of its old view on its own:
         /// that node may have gone on.
         accept: Option<record::Member>,
+        /// The wait is a fresh cluster's and this node, the lowest address, bootstraps it
+        /// once the wait ends (unless the set of nodes changes): it may initialise its
+        /// datadir meanwhile, left marked unfinished (so still fresh) until it does.
+        prepare: bool,
     },
     /// Refuse to start: the reason says what the operator can do.
     Refuse {
@@ -169,6 +178,7 @@ fn wait(reason: String, waiting_for: Vec<String>) -> Plan {
         waiting_for,
         superseded: false,
         accept: None,
+        prepare: false,
     }
 }
 
@@ -250,6 +260,7 @@ pub fn decide(i: &Inputs) -> Plan {
                 members: i.listed.to_vec(),
                 donors: Vec::new(),
                 expected_donor: None,
+                sst_method: i.params.sst.default_method(),
                 pc_recovery: true,
                 lineage: Vec::new(),
                 view: None,
@@ -299,7 +310,11 @@ pub fn decide(i: &Inputs) -> Plan {
     }
 
     if reporters.iter().all(|(_, s)| !s.has_data()) {
-        fresh_cluster(i, &pending, override_on)
+        let mut plan = fresh_cluster(i, &pending, override_on);
+        if let Plan::Wait { prepare, .. } = &mut plan {
+            *prepare = i.own.fresh == Some(true) && i.listed.iter().min() == own_addr.as_ref();
+        }
+        plan
     } else {
         // Only data votes, overrides included: an empty node (a new volume that saw a
         // FORCE_BOOTSTRAP the others used up long ago) has no say in an outage, unless an
@@ -375,6 +390,7 @@ fn join_primary(i: &Inputs, known: &[(IpAddr, &NodeState)], primary: &NodeState)
             waiting_for,
             superseded,
             accept: None,
+            prepare: false,
         };
         if let Some(theirs) = theirs
             && mine > theirs
@@ -416,10 +432,15 @@ fn join_primary(i: &Inputs, known: &[(IpAddr, &NodeState)], primary: &NodeState)
             Vec::new(),
         );
     }
-    // Empty joiners take their SST one at a time: two back-to-back mariabackup SSTs from
-    // one donor have been seen to fail here, and the second joiner then gets a donor that
-    // is not the writer.
+    let everyone: Vec<&NodeState> = known.iter().map(|(_, s)| *s).collect();
+    let donors = donor::order(&everyone, primary);
+    let sst_method = donor::method(i.params.sst, &donors);
+    // Empty joiners take a mariabackup SST one at a time: two back-to-back mariabackup SSTs
+    // from one donor have been seen to fail here, and the second joiner then gets a donor
+    // that is not the writer. rsync SSTs (small data) start together: Galera serves them
+    // one after the other, each as soon as a donor is free.
     if i.own.fresh == Some(true)
+        && sst_method == SstMethod::Mariabackup
         && let Some((a, _)) = known.iter().find(|(a, s)| {
             s.phase == Phase::Joining && s.fresh == Some(true) && Some(*a) < i.own.address
         })
@@ -429,12 +450,23 @@ fn join_primary(i: &Inputs, known: &[(IpAddr, &NodeState)], primary: &NodeState)
             Vec::new(),
         );
     }
+    // Joiners enter the component one at a time: two nodes entering Galera's membership at
+    // the same moment make it go round for seconds (seen here: an IST join took 8 s beside
+    // another instead of 2). A joiner waits while a lower address that decided to join is
+    // not a member yet; their state transfers may overlap (Galera queues them by donor).
+    let component = primary.incoming_addresses();
+    if let Some((a, _)) = known.iter().find(|(a, s)| {
+        s.phase == Phase::Joining && Some(*a) < i.own.address && !component.contains(a)
+    }) {
+        return wait(
+            format!("{a} is entering the component first; joiners enter one at a time"),
+            Vec::new(),
+        );
+    }
     let mut members: Vec<IpAddr> = i.listed.to_vec();
     members.extend(known.iter().map(|(a, _)| *a));
     members.sort();
     members.dedup();
-    let everyone: Vec<&NodeState> = known.iter().map(|(_, s)| *s).collect();
-    let donors = donor::order(&everyone, primary);
     let expected_donor = donor::expected(i.own, &donors, &everyone, primary);
     let donors = donors.iter().map(|s| s.node_name.clone()).collect();
     let forced = if i.force.is_on() {
@@ -446,6 +478,7 @@ fn join_primary(i: &Inputs, known: &[(IpAddr, &NodeState)], primary: &NodeState)
         members,
         donors,
         expected_donor,
+        sst_method,
         pc_recovery: false,
         lineage: lineage.to_vec(),
         view: Some(LastView {
@@ -620,6 +653,7 @@ fn full_outage(
             waiting_for: vec!["an operator: this node's history was given up".into()],
             superseded: true,
             accept: None,
+            prepare: false,
         };
     }
     let voters: Vec<Voter> = reporters
@@ -930,6 +964,7 @@ fn full_outage(
                 waiting_for: Vec::new(),
                 superseded: true,
                 accept: None,
+                prepare: false,
             };
         }
         let running: Vec<String> = voters
@@ -962,6 +997,7 @@ fn full_outage(
             ),
             waiting_for: Vec::new(),
             superseded: false,
+            prepare: false,
             // An acceptance of a node that is not here is kept: only an override gets past
             // it, and the evidence must stay until a Primary component forms.
             accept: if voters.iter().any(|v| v.is_self(i) && accepted_absent(v)) {

@@ -23,6 +23,7 @@ fn params() -> Params {
         cluster_size: None,
         settle: Duration::from_secs(5),
         outage_timeout: Duration::from_secs(60),
+        sst: crate::config::SstSetting::Auto,
     }
 }
 
@@ -107,6 +108,12 @@ fn primary(last: u8, index: i64) -> NodeState {
         wsrep_last_committed: Some(50),
         ..data(last, -1, false)
     }
+}
+
+/// `s`, reporting `bytes` of data.
+fn sized(mut s: NodeState, bytes: u64) -> NodeState {
+    s.data_bytes = Some(bytes);
+    s
 }
 
 /// A running node that lost its Primary component, holding `seqno`.
@@ -213,6 +220,68 @@ fn cases() -> Vec<Case> {
             "fresh node joins a running cluster",
             fresh(4),
             vec![(1, Some(primary(1, 0))), (2, Some(primary(2, 1)))],
+            Want::Join,
+            "joining it",
+        ),
+        case(
+            "an empty joiner waits while a lower one takes its mariabackup SST (large data)",
+            fresh(4),
+            vec![
+                (1, Some(sized(primary(1, 0), 2 << 30))),
+                (2, Some(phase(fresh(2), Phase::Joining))),
+            ],
+            Want::Wait,
+            "join one at a time",
+        ),
+        case(
+            "an empty joiner waits for a mariabackup SST when the donor's size is unknown",
+            fresh(4),
+            vec![
+                (1, Some(primary(1, 0))),
+                (2, Some(phase(fresh(2), Phase::Joining))),
+            ],
+            Want::Wait,
+            "join one at a time",
+        ),
+        case(
+            "empty joiners start rsync SSTs together (small data): Galera serves them in turn",
+            fresh(4),
+            vec![
+                (
+                    1,
+                    Some(NodeState {
+                        wsrep_incoming_addresses: Some("10.0.0.1:3306,10.0.0.2:3306".into()),
+                        ..sized(primary(1, 0), 30 << 20)
+                    }),
+                ),
+                (2, Some(phase(fresh(2), Phase::Joining))),
+            ],
+            Want::Join,
+            "joining it",
+        ),
+        case(
+            "a joiner waits while a lower one enters the component",
+            data(4, 40, false),
+            vec![
+                (1, Some(primary(1, 0))),
+                (2, Some(phase(data(2, 40, false), Phase::Joining))),
+            ],
+            Want::Wait,
+            "joiners enter one at a time",
+        ),
+        case(
+            "a joiner goes once the lower one is a member (transfers may overlap)",
+            data(4, 40, false),
+            vec![
+                (
+                    1,
+                    Some(NodeState {
+                        wsrep_incoming_addresses: Some("10.0.0.1:3306,10.0.0.2:3306".into()),
+                        ..primary(1, 0)
+                    }),
+                ),
+                (2, Some(phase(data(2, 40, false), Phase::Joining))),
+            ],
             Want::Join,
             "joining it",
         ),
@@ -1166,4 +1235,59 @@ fn a_rejoining_node_expects_its_ist_donor_and_an_empty_one_its_sst_donor() {
         Some(("n3".into(), ip(3), false)),
         "an empty node: an SST from the first named"
     );
+}
+
+#[test]
+fn sst_method_by_the_donors_data() {
+    use crate::config::{SstMethod, SstSetting};
+    let small = sized(primary(1, 0), 100 << 20);
+    let large = sized(primary(2, 1), 300 << 20);
+    let unknown = primary(3, 2);
+    let cases: [(SstSetting, Vec<&NodeState>, SstMethod, &str); 6] = [
+        (
+            SstSetting::Auto,
+            vec![&small],
+            SstMethod::Rsync,
+            "small data: rsync",
+        ),
+        (
+            SstSetting::Auto,
+            vec![&small, &large],
+            SstMethod::Mariabackup,
+            "one donor large",
+        ),
+        (
+            SstSetting::Auto,
+            vec![&small, &unknown],
+            SstMethod::Mariabackup,
+            "a size unknown",
+        ),
+        (
+            SstSetting::Auto,
+            vec![],
+            SstMethod::Mariabackup,
+            "no donor known",
+        ),
+        (
+            SstSetting::Fixed(SstMethod::Mariabackup),
+            vec![&small],
+            SstMethod::Mariabackup,
+            "fixed",
+        ),
+        (
+            SstSetting::Fixed(SstMethod::Rsync),
+            vec![&large],
+            SstMethod::Rsync,
+            "fixed rsync",
+        ),
+    ];
+    for (setting, donors, want, why) in cases {
+        assert_eq!(super::donor::method(setting, &donors), want, "{why}");
+    }
+    // The plan carries it into the config.
+    let peers = vec![(ip(1), Some(small.clone()))];
+    match decide_now(&fresh(4), &[ip(1), ip(4)], &peers) {
+        Plan::Join { sst_method, .. } => assert_eq!(sst_method, SstMethod::Rsync),
+        other => panic!("{other:?}"),
+    }
 }

@@ -36,6 +36,9 @@ pub struct NodeConfig {
     /// `wsrep_sst_donor`: preferred donors by node name, the writer last. Empty: Galera
     /// chooses.
     pub donors: Vec<String>,
+    /// The operator's Galera options (`WSREP_PROVIDER_OPTIONS`), after galera-init's own:
+    /// Galera takes the last value of an option given twice.
+    pub provider_options: String,
 }
 
 /// Formats an address the way Galera wants it in a URL: IPv6 in brackets.
@@ -108,7 +111,7 @@ pub fn render(cfg: &NodeConfig) -> String {
          {required}\
          wsrep_on = ON\n\
          wsrep_provider = {PROVIDER}\n\
-         wsrep_provider_options = \"pc.recovery=TRUE;gcache.recover=yes\"\n\
+         wsrep_provider_options = \"pc.recovery=TRUE;gcache.recover=yes{extra}\"\n\
          wsrep_cluster_name = {cluster}\n\
          wsrep_cluster_address = {address}\n\
          wsrep_node_address = {node}\n\
@@ -130,6 +133,10 @@ pub fn render(cfg: &NodeConfig) -> String {
             // A trailing comma lets Galera fall back to any other node.
             format!("wsrep_sst_donor = {},\n", cfg.donors.join(","))
         },
+        extra = match cfg.provider_options.trim().trim_matches(';') {
+            "" => String::new(),
+            o => format!(";{o}"),
+        },
         cluster = cfg.cluster_name,
         address = cluster_address(&cfg.members),
         node = galera_host(cfg.node_address),
@@ -150,6 +157,7 @@ mod tests {
             node_name: "a1b2c3".into(),
             sst_method: SstMethod::Mariabackup,
             donors: Vec::new(),
+            provider_options: String::new(),
         }
     }
 
@@ -237,6 +245,20 @@ mod tests {
         );
         assert_eq!(value(&text, "wsrep_node_address"), Some("[fd00::2]"));
         assert_eq!(value(&text, "wsrep_sst_method"), Some("rsync"));
+    }
+
+    #[test]
+    fn the_operators_provider_options_come_after_ours() {
+        assert_eq!(
+            value(&render(&cfg()), "wsrep_provider_options"),
+            Some("\"pc.recovery=TRUE;gcache.recover=yes\"")
+        );
+        let mut c = cfg();
+        c.provider_options = "gcache.size=1G;evs.suspect_timeout=PT2S;".into();
+        assert_eq!(
+            value(&render(&c), "wsrep_provider_options"),
+            Some("\"pc.recovery=TRUE;gcache.recover=yes;gcache.size=1G;evs.suspect_timeout=PT2S\"")
+        );
     }
 
     #[test]

@@ -11,7 +11,7 @@ use std::time::Instant;
 
 use axum::Router;
 use axum::extract::State;
-use axum::http::{StatusCode, Uri, header};
+use axum::http::{HeaderMap, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::any;
 use serde::{Deserialize, Serialize};
@@ -31,6 +31,8 @@ pub struct Ctx {
     pub flags: Flags,
     /// The health settings.
     pub cfg: HealthSettings,
+    /// Wakes the health thread.
+    pub nudge: super::peers::Nudge,
 }
 
 impl Ctx {
@@ -51,6 +53,7 @@ pub fn router(ctx: Ctx) -> Router {
         .route("/live", any(live_handler))
         .route("/status", any(status))
         .route("/metrics", any(metrics_handler))
+        .route("/nudge", axum::routing::post(nudge))
         .route(
             "/reserve-donor",
             axum::routing::post(reserve_donor).delete(release_donor),
@@ -87,14 +90,22 @@ fn text(v: &Verdict) -> Response {
         .into_response()
 }
 
+/// A verdict a proxy routes by: a 200 is noted ([`Flags::served`]).
+fn routed(ctx: &Ctx, v: &Verdict) -> Response {
+    if v.ok {
+        ctx.flags.served();
+    }
+    text(v)
+}
+
 async fn health(State(ctx): State<Ctx>, uri: Uri) -> Response {
     let donor_ok = ctx.cfg.available_when_donor || donor_asked(&uri);
-    text(&serving(&ctx.current(), donor_ok))
+    routed(&ctx, &serving(&ctx.current(), donor_ok))
 }
 
 async fn master(State(ctx): State<Ctx>) -> Response {
     let s = ctx.current();
-    text(&ctx.watch.get().writer(&s, Instant::now(), &ctx.cfg))
+    routed(&ctx, &ctx.watch.get().writer(&s, Instant::now(), &ctx.cfg))
 }
 
 async fn live_handler(State(ctx): State<Ctx>) -> Response {
@@ -155,23 +166,45 @@ async fn status(State(ctx): State<Ctx>) -> Response {
         .into_response()
 }
 
-/// `POST /reserve-donor`: a joiner is about to take its state transfer from this node.
-async fn reserve_donor(State(ctx): State<Ctx>) -> Response {
-    ctx.flags.reserve_donor();
-    log::info!(
-        "reserved as a joiner's donor: out of the read pool (/health) for {}s",
-        DONOR_RESERVATION.as_secs()
-    );
+/// `POST /nudge`: a peer started draining: look at the peers now, not at the next round.
+async fn nudge(State(ctx): State<Ctx>) -> Response {
+    ctx.nudge.wake();
     text(&Verdict {
         ok: true,
-        reason: "reserved".into(),
+        reason: "nudged".into(),
     })
 }
 
-/// `DELETE /reserve-donor`: the joiner has its state; this node serves again.
-async fn release_donor(State(ctx): State<Ctx>) -> Response {
-    ctx.flags.release_donor();
-    log::info!("the joiner has its state: the donor reservation ends");
+/// The joiner a reservation is for: the address it names itself by.
+fn joiner(headers: &HeaderMap) -> Option<IpAddr> {
+    headers
+        .get(crate::peer::PEER_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse().ok())
+}
+
+/// `POST /reserve-donor`: a joiner is about to take its state transfer from this node. The
+/// answer says when this node last told a proxy that it serves.
+async fn reserve_donor(State(ctx): State<Ctx>, headers: HeaderMap) -> Response {
+    let who = joiner(&headers);
+    let r = ctx.flags.reserve_donor(who);
+    log::info!(
+        "reserved as the donor of {}: out of the read pool (/health) for {}s",
+        who.map_or("a joiner".to_string(), |a| a.to_string()),
+        DONOR_RESERVATION.as_secs()
+    );
+    ([(header::CONNECTION, "close")], axum::Json(r)).into_response()
+}
+
+/// `DELETE /reserve-donor`: the joiner has its state; this node serves again once no other
+/// joiner holds a reservation.
+async fn release_donor(State(ctx): State<Ctx>, headers: HeaderMap) -> Response {
+    let who = joiner(&headers);
+    ctx.flags.release_donor(who);
+    log::info!(
+        "{} has its state: its donor reservation ends",
+        who.map_or("the joiner".to_string(), |a| a.to_string())
+    );
     text(&Verdict {
         ok: true,
         reason: "released".into(),

@@ -35,8 +35,14 @@ use crate::state::{NodeState, Phase};
 
 /// How long a node must be the writer candidate before it claims `/master`: longer than
 /// the peer poll interval plus its timeout, so the previous writer has seen the newcomer
-/// (or has gone) before two could answer 200.
+/// (or has gone) before two could answer 200. A candidate that is unopposed (see
+/// [`Watch::observe`]) claims at once.
 pub const WRITER_HOLDOFF: Duration = Duration::from_secs(3);
+
+/// How long a node must have been able to serve before it may claim `/master` without the
+/// hold-off: longer than a health round and its timeout, so that every other node's last
+/// round saw it serving, and none can become the candidate past it.
+pub const UNOPPOSED_AFTER: Duration = Duration::from_millis(1600);
 
 /// How long mariadbd may fail to answer its monitor, while it should, before the node is
 /// unhealthy.
@@ -53,8 +59,34 @@ pub const DONOR_RESERVATION: Duration = Duration::from_secs(15);
 pub struct Flags {
     /// Set by the supervisor when a stop signal arrives.
     pub draining: Arc<AtomicBool>,
-    /// Until when this node is reserved as a joiner's donor.
-    pub reserved_until: Arc<Mutex<Option<Instant>>>,
+    /// The joiners this node is reserved for as a donor (by the address they gave, if
+    /// any), and until when: each releases its own.
+    pub reservations: Arc<Mutex<BTreeMap<Option<IpAddr>, Instant>>>,
+    /// When `/health` or `/master` last answered 200: until then plus a proxy's check
+    /// interval, a proxy may send this node clients.
+    pub served_at: Arc<Mutex<Option<Instant>>>,
+}
+
+/// What a donor answers a joiner's reservation (`POST /reserve-donor`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Reservation {
+    /// How long ago `/health` or `/master` last answered 200 here; `None`: never.
+    pub served_ms_ago: Option<u64>,
+}
+
+impl Reservation {
+    /// How long a joiner waits for the proxies to move clients off its donor: what is
+    /// left of `drain_delay` since the donor last told a proxy that it serves.
+    pub fn pause(&self, drain_delay: Duration) -> Duration {
+        match self.served_ms_ago {
+            None => Duration::ZERO,
+            Some(ms) => drain_delay.saturating_sub(Duration::from_millis(ms)),
+        }
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 impl Flags {
@@ -62,54 +94,64 @@ impl Flags {
     pub fn new(draining: Arc<AtomicBool>) -> Flags {
         Flags {
             draining,
-            reserved_until: Arc::default(),
+            ..Flags::default()
         }
     }
 
     /// Writes the flags into `s`, as of now.
     pub fn apply(&self, s: &mut NodeState) {
         s.draining |= self.draining.load(Ordering::SeqCst);
-        let until = *self
-            .reserved_until
-            .lock()
-            .unwrap_or_else(|e| e.into_inner());
-        s.donor_reserved = until.is_some_and(|u| Instant::now() < u);
+        let now = Instant::now();
+        let mut r = lock(&self.reservations);
+        r.retain(|_, until| now < *until);
+        s.donor_reserved = !r.is_empty();
     }
 
-    /// Reserves this node as a joiner's donor from now on.
-    pub fn reserve_donor(&self) {
-        *self
-            .reserved_until
-            .lock()
-            .unwrap_or_else(|e| e.into_inner()) = Some(Instant::now() + DONOR_RESERVATION);
+    /// Reserves this node as the donor of `joiner` from now on; says when it last served.
+    pub fn reserve_donor(&self, joiner: Option<IpAddr>) -> Reservation {
+        let now = Instant::now();
+        lock(&self.reservations).insert(joiner, now + DONOR_RESERVATION);
+        Reservation {
+            served_ms_ago: lock(&self.served_at)
+                .map(|t| now.saturating_duration_since(t).as_millis() as u64),
+        }
     }
 
-    /// Ends a reservation: the joiner has its state.
-    pub fn release_donor(&self) {
-        *self
-            .reserved_until
-            .lock()
-            .unwrap_or_else(|e| e.into_inner()) = None;
+    /// Ends the reservation of `joiner`: it has its state.
+    pub fn release_donor(&self, joiner: Option<IpAddr>) {
+        lock(&self.reservations).remove(&joiner);
+    }
+
+    /// Notes that an endpoint a proxy routes by answered 200 just now.
+    pub fn served(&self) {
+        *lock(&self.served_at) = Some(Instant::now());
     }
 }
 
-/// Asks the node at `addr` (state port `port`) to leave the read pool while it serves this
-/// node's state transfer (`POST /reserve-donor`): a proxy checking `/health` then stops
-/// sending it reads before its server turns Donor.
-pub fn reserve_donor(addr: IpAddr, port: u16) -> Result<(), String> {
-    agent()
+/// Asks the node at `addr` (state port `port`) to leave the read pool while it serves the
+/// state transfer of this node (`own`) (`POST /reserve-donor`): a proxy checking `/health`
+/// then stops sending it reads before its server turns Donor.
+pub fn reserve_donor(addr: IpAddr, port: u16, own: IpAddr) -> Result<Reservation, String> {
+    let mut r = agent()
         .post(&reservation_url(addr, port))
+        .header(crate::peer::PEER_HEADER, own.to_string())
         .send_empty()
-        .map(|_| ())
-        .map_err(|e| e.to_string())
+        .map_err(|e| e.to_string())?;
+    // A donor of an earlier version answers text: the joiner waits the whole delay.
+    Ok(r.body_mut()
+        .read_json::<Reservation>()
+        .unwrap_or(Reservation {
+            served_ms_ago: Some(0),
+        }))
 }
 
-/// Tells the node at `addr` that this node has its state (`DELETE /reserve-donor`): it
-/// rejoins the read pool, and may take the writes again, without waiting for the
-/// reservation to lapse.
-pub fn release_donor(addr: IpAddr, port: u16) -> Result<(), String> {
+/// Tells the node at `addr` that this node (`own`) has its state (`DELETE
+/// /reserve-donor`): it rejoins the read pool, and may take the writes again, without
+/// waiting for the reservation to lapse.
+pub fn release_donor(addr: IpAddr, port: u16, own: IpAddr) -> Result<(), String> {
     agent()
         .delete(&reservation_url(addr, port))
+        .header(crate::peer::PEER_HEADER, own.to_string())
         .call()
         .map(|_| ())
         .map_err(|e| e.to_string())
@@ -354,6 +396,12 @@ pub struct Watch {
     pub candidate_since: Option<Instant>,
     /// Why it is or is not.
     pub candidate: Option<Verdict>,
+    /// Since when this node has been able to serve.
+    pub serving_since: Option<Instant>,
+    /// The candidate is unopposed: it has served for [`UNOPPOSED_AFTER`], and in the last
+    /// round every member after it in the component answered that it is neither the
+    /// writer nor a candidate. It claims `/master` without the hold-off.
+    pub unopposed: bool,
 }
 
 impl Watch {
@@ -375,6 +423,16 @@ impl Watch {
             (true, false) => Some(self.timers.not_primary_since.unwrap_or(now)),
             _ => None,
         };
+        let me = serving(s, cfg.available_when_donor).ok;
+        self.serving_since = match (me, self.serving_since) {
+            (true, Some(t)) => Some(t),
+            (true, None) => Some(now),
+            (false, _) => None,
+        };
+        let answered_now: BTreeMap<IpAddr, bool> = answers
+            .iter()
+            .filter_map(|(a, st)| st.as_ref().map(|st| (*a, st.writer_candidate)))
+            .collect();
         for (a, st) in answers {
             match st {
                 Some(st) => {
@@ -395,6 +453,18 @@ impl Watch {
             (true, None) => Some(now),
             (false, _) => None,
         };
+        let members = s.incoming_addresses();
+        let after = members
+            .iter()
+            .position(|a| Some(*a) == s.address)
+            .map_or(&[][..], |p| &members[p + 1..]);
+        self.unopposed = v.ok
+            && self
+                .serving_since
+                .is_some_and(|t| now.saturating_duration_since(t) >= UNOPPOSED_AFTER)
+            && after
+                .iter()
+                .all(|a| answered_now.get(a).is_some_and(|claims| !claims));
         self.candidate = Some(v);
     }
 
@@ -407,7 +477,7 @@ impl Watch {
         }
         match (&self.candidate, self.candidate_since) {
             (Some(v), Some(t)) if v.ok => {
-                if now.saturating_duration_since(t) >= WRITER_HOLDOFF {
+                if self.unopposed || now.saturating_duration_since(t) >= WRITER_HOLDOFF {
                     v.clone()
                 } else {
                     Verdict::no("about to become the writer (hold-off)")

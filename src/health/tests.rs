@@ -443,20 +443,105 @@ fn watch_keeps_the_liveness_timers() {
 }
 
 #[test]
-fn a_donor_reservation_holds_until_released() {
+fn a_donor_reservation_holds_until_every_joiner_released_it() {
     let flags = Flags::default();
     let mut s = member(1);
     flags.apply(&mut s);
     assert!(!s.donor_reserved);
-    flags.reserve_donor();
+    let r = flags.reserve_donor(Some(ip(4)));
+    assert_eq!(r.served_ms_ago, None, "never served: no pause");
+    assert_eq!(r.pause(Duration::from_secs(2)), Duration::ZERO);
     flags.apply(&mut s);
     assert!(s.donor_reserved, "reserved");
     assert!(
         !serving(&s, false).ok,
         "a reserved donor leaves the read pool"
     );
-    flags.release_donor();
+    flags.reserve_donor(Some(ip(5)));
+    flags.release_donor(Some(ip(4)));
     flags.apply(&mut s);
-    assert!(!s.donor_reserved, "released by the joiner");
+    assert!(s.donor_reserved, "the second joiner still holds it");
+    flags.release_donor(Some(ip(5)));
+    flags.apply(&mut s);
+    assert!(!s.donor_reserved, "released by both joiners");
     assert!(serving(&s, false).ok, "and serves again");
+}
+
+#[test]
+fn a_joiner_waits_what_is_left_of_the_drain_delay_since_its_donor_last_served() {
+    let flags = Flags::default();
+    flags.served();
+    let r = flags.reserve_donor(None);
+    let d = Duration::from_secs(2);
+    assert!(r.served_ms_ago.is_some_and(|ms| ms < 1000), "{r:?}");
+    assert!(
+        r.pause(d) > Duration::from_secs(1),
+        "served just now: nearly the whole delay"
+    );
+    let long_ago = Reservation {
+        served_ms_ago: Some(5000),
+    };
+    assert_eq!(
+        long_ago.pause(d),
+        Duration::ZERO,
+        "out of the pools for longer already"
+    );
+    let lately = Reservation {
+        served_ms_ago: Some(500),
+    };
+    assert_eq!(lately.pause(d), Duration::from_millis(1500));
+}
+
+/// A candidate claims `/master` at once when nothing can oppose it: it has served for longer
+/// than a round (every other node saw it serving), and every member after it answered
+/// that it is neither the writer nor a candidate. Otherwise it waits out the hold-off.
+#[test]
+fn an_unopposed_candidate_claims_at_once() {
+    let t0 = Instant::now();
+    let at = |ms: u64| t0 + Duration::from_millis(ms);
+    let c = cfg();
+    let n1d = with(member(1), |s| s.draining = true);
+    let n3 = member(3);
+    let n3c = with(member(3), |s| s.writer_candidate = true);
+    let answers =
+        |third: Option<&NodeState>| vec![(ip(1), Some(n1d.clone())), (ip(3), third.cloned())];
+    let cases: [(&str, Option<&NodeState>, u64, bool); 4] = [
+        (
+            "the writer drains, node3 answers: at once",
+            Some(&n3),
+            2000,
+            true,
+        ),
+        (
+            "node3 is a candidate too: the hold-off",
+            Some(&n3c),
+            2000,
+            false,
+        ),
+        ("node3 does not answer: the hold-off", None, 2000, false),
+        (
+            "serving for less than a round: the hold-off",
+            Some(&n3),
+            1000,
+            false,
+        ),
+    ];
+    for (why, third, served_for, at_once) in cases {
+        let mut w = Watch::default();
+        let n2 = member(2);
+        // Serving from 0 on; node1 was the writer until it drained.
+        w.observe(
+            &n2,
+            vec![(ip(1), Some(member(1))), (ip(3), Some(n3.clone()))],
+            at(0),
+            &c,
+        );
+        assert!(!w.writer(&n2, at(0), &c).ok, "{why}: node1 serves");
+        w.observe(&n2, answers(third), at(served_for), &c);
+        assert_eq!(w.writer(&n2, at(served_for), &c).ok, at_once, "{why}");
+        assert!(
+            w.writer(&n2, at(served_for + 3000), &c).ok,
+            "{why}: after the hold-off in any case"
+        );
+    }
 }

@@ -35,7 +35,7 @@ use startup::Disk;
 use world::NodeWorld;
 
 /// How often the election looks again while it waits.
-const ELECTION_INTERVAL: Duration = Duration::from_secs(1);
+const ELECTION_INTERVAL: Duration = Duration::from_millis(500);
 
 /// Why a node could not start. Every message says what to do.
 #[derive(Debug, thiserror::Error)]
@@ -122,7 +122,8 @@ pub fn run(
         .unwrap_or_default();
     state.update(|s| s.node_name = node_name.clone());
     let learned = Learned::default();
-    serve(settings, &state, &learned, sup.stop_flag())?;
+    let nudge = health::peers::Nudge::default();
+    serve(settings, &state, &learned, &nudge, sup.stop_flag())?;
     let mut resolver = SystemResolver::new().map_err(NodeError::Runtime)?;
     let start = Start {
         settings,
@@ -130,6 +131,7 @@ pub fn run(
         run_as,
         state: &state,
         learned: &learned,
+        nudge: &nudge,
         started,
     };
     let mut allow_pc_recovery = true;
@@ -168,11 +170,13 @@ struct Start<'a> {
     run_as: Option<RunAs>,
     state: &'a Shared,
     learned: &'a Learned,
+    nudge: &'a health::peers::Nudge,
     started: Instant,
 }
 
 fn params(settings: &Settings) -> Params {
     Params {
+        sst: settings.sst_method,
         cluster_size: settings.cluster_size,
         settle: settings.settle_window,
         outage_timeout: settings.outage_timeout,
@@ -212,7 +216,14 @@ impl Start<'_> {
         } else {
             Record::new(record::random_id())
         };
-        let mut disk = read_disk(sup, run_as, settings.sst_method, paths, &data, state)?;
+        let mut disk = read_disk(
+            sup,
+            run_as,
+            settings.sst_method.default_method(),
+            paths,
+            &data,
+            state,
+        )?;
         if has_data && record.settle_at_start(disk.position()) {
             clear_unearned_flag(paths);
             if let Some(g) = &mut disk.grastate {
@@ -238,9 +249,28 @@ impl Start<'_> {
 
         let mut world = self.world(own)?;
         let force_file = paths.datadir.join(FORCE_BOOTSTRAP_FILE);
+        // The node expected to bootstrap a fresh cluster builds its datadir while the
+        // election settles; it stays marked unfinished (no data) until the bootstrap.
+        let mut prepared = false;
+        let mut prepare = |sup: &mut Supervisor| -> Result<bool, NodeError> {
+            if prepared || !data.is_fresh() {
+                return Ok(false);
+            }
+            prepared = true;
+            log::info!(
+                "this node has the lowest address of a fresh cluster: initialising its \
+                 datadir while the election settles (it is committed only if this node \
+                 bootstraps)"
+            );
+            if let Some(r) = run_as {
+                datadir::prepare(paths, r)?;
+            }
+            datadir::init::build(sup, paths, settings, run_as, &data)?;
+            Ok(true)
+        };
         let (plan, known) = elect(
             sup,
-            settings,
+            params(settings),
             &mut world,
             state,
             Overrides {
@@ -248,17 +278,28 @@ impl Start<'_> {
                 file: &force_file,
             },
             allow_pc_recovery,
-            has_data.then_some((&mut record, paths.datadir.as_path())),
+            Meanwhile {
+                record: has_data.then_some((&mut record, paths.datadir.as_path())),
+                prepare: &mut prepare,
+            },
         )?;
         let overridden = state.get().override_requested.is_on();
         let prep = startup::prepare(&plan, &mut record, &state.get(), overridden, env_override);
-        let (bootstrap, members, donors, expected_donor, started_as) = match plan {
+        let (bootstrap, members, donors, expected_donor, sst_method, started_as) = match plan {
             // Every node the election knew of goes into the gcomm:// list.
-            Plan::Bootstrap { .. } => (true, known, Vec::new(), None, Started::Bootstrap),
+            Plan::Bootstrap { .. } => (
+                true,
+                known,
+                Vec::new(),
+                None,
+                settings.sst_method.default_method(),
+                Started::Bootstrap,
+            ),
             Plan::Join {
                 members,
                 donors,
                 expected_donor,
+                sst_method,
                 pc_recovery,
                 lineage,
                 ..
@@ -267,6 +308,7 @@ impl Start<'_> {
                 members,
                 donors,
                 expected_donor,
+                sst_method,
                 Started::Join {
                     pc_recovery,
                     lineage,
@@ -311,25 +353,31 @@ impl Start<'_> {
         if let Some(r) = run_as {
             datadir::prepare(paths, r)?;
         }
-        write_config(paths, settings, own, &members, donors)?;
+        write_config(paths, settings, own, &members, donors, sst_method)?;
         // The donor reserved for this node, released once it is Synced.
         let mut reserved = match expected_donor {
-            Some(donor) => reserve_donor(sup, settings, &donor)?.then_some(donor),
+            Some(donor) => reserve_donor(sup, settings, own, &donor)?.then_some(donor),
             None => None,
         };
         match (&data, bootstrap) {
             (DataState::Fresh | DataState::Interrupted, true) => {
-                datadir::init::initialize(sup, paths, settings, run_as, &data)?;
+                if prepared {
+                    datadir::init::commit(&paths.datadir)?;
+                } else {
+                    datadir::init::initialize(sup, paths, settings, run_as, &data)?;
+                }
                 save_record(&paths.datadir, &record);
             }
-            // A joiner receives everything by SST; what an unfinished init left is not data.
-            // Its record goes first: the SST keeps it, so that a crash right after the
-            // transfer does not cost the volume id the other nodes know it by.
-            (DataState::Interrupted, false) => {
-                datadir::clear_interrupted(&paths.datadir)?;
+            // A joiner receives everything by SST; what an unfinished (or a prepared) init
+            // left is not data. Its record goes first: the SST keeps it, so that a crash
+            // right after the transfer does not cost the volume id the other nodes know it
+            // by.
+            (DataState::Fresh | DataState::Interrupted, false) => {
+                if prepared || data == DataState::Interrupted {
+                    datadir::clear_interrupted(&paths.datadir)?;
+                }
                 save_record(&paths.datadir, &record);
             }
-            (DataState::Fresh, false) => save_record(&paths.datadir, &record),
             (DataState::Existing { .. }, _) => {
                 // The record says the bootstrap is pending before the flag is written: a
                 // crash from here on leaves a flag the next start knows it must clear.
@@ -393,6 +441,7 @@ impl Start<'_> {
                 state: state.clone(),
                 socket: paths.socket.clone(),
                 datadir: paths.datadir.clone(),
+                nudge: self.nudge.clone(),
             },
         ) {
             Ok(h) => Some(h),
@@ -404,7 +453,7 @@ impl Start<'_> {
         sup.set_drain_delay(settings.drain_delay);
         let code = sup.supervise_with(pid, server::MARIADBD, &mut || {
             if reserved.is_some() && state.get().is_synced() {
-                release_donor(reserved.take(), settings.http_port);
+                release_donor(reserved.take(), settings.http_port, own);
             }
             match handle.as_ref().and_then(|h| h.stop_request()) {
                 Some(Stop::Term) => Tick::Stop,
@@ -434,24 +483,34 @@ impl Start<'_> {
 }
 
 /// Asks the donor Galera is expected to pick to leave the read pool, and gives the proxies
-/// `DRAIN_DELAY` to see it before the server starts and the donor turns Donor/Desynced:
-/// reads never reach a donor that lags. Returns whether the donor took the reservation.
+/// what is left of `DRAIN_DELAY` since the donor last told one that it serves, before the
+/// server starts and the donor turns Donor/Desynced: reads never reach a donor that lags.
+/// Returns whether the donor took the reservation.
 fn reserve_donor(
     sup: &mut Supervisor,
     settings: &Settings,
+    own: IpAddr,
     donor: &ExpectedDonor,
 ) -> Result<bool, NodeError> {
     let ExpectedDonor { name, address, ist } = donor;
     let how = if *ist { "IST" } else { "SST" };
-    match health::reserve_donor(*address, settings.http_port) {
-        Ok(()) => {
+    match health::reserve_donor(*address, settings.http_port, own) {
+        Ok(r) => {
+            let pause = r.pause(settings.drain_delay);
             log::info!(
                 "asked {name} ({address}), the expected {how} donor, to leave the read pool \
-                 while it serves this node; waiting {:.1}s (DRAIN_DELAY) for the proxies to \
-                 see it",
-                settings.drain_delay.as_secs_f32()
+                 while it serves this node; {}",
+                match r.served_ms_ago {
+                    None => "no proxy was told it serves: starting at once".to_string(),
+                    Some(ms) => format!(
+                        "it last told a proxy it serves {:.1}s ago: waiting {:.1}s (what is \
+                         left of DRAIN_DELAY) for the proxies to see it",
+                        ms as f32 / 1000.0,
+                        pause.as_secs_f32()
+                    ),
+                }
             );
-            sup.pause(settings.drain_delay)?;
+            sup.pause(pause)?;
             Ok(true)
         }
         Err(e) => {
@@ -464,11 +523,11 @@ fn reserve_donor(
 /// Tells the reserved donor, in the background, that this node is Synced: it serves again
 /// at once instead of when its reservation lapses (a writer reserved as an IST donor would
 /// otherwise stay out of `/master` for it).
-fn release_donor(donor: Option<ExpectedDonor>, port: u16) {
+fn release_donor(donor: Option<ExpectedDonor>, port: u16, own: IpAddr) {
     let Some(ExpectedDonor { name, address, .. }) = donor else {
         return;
     };
-    std::thread::spawn(move || match health::release_donor(address, port) {
+    std::thread::spawn(move || match health::release_donor(address, port, own) {
         Ok(()) => log::info!("Synced: released {name} ({address}) from its donor reservation"),
         Err(e) => log::warn!(
             "cannot release {name} ({address}) from its donor reservation ({e}); it lapses \
@@ -483,6 +542,7 @@ fn serve(
     settings: &Settings,
     state: &Shared,
     learned: &Learned,
+    nudge: &health::peers::Nudge,
     draining: Arc<AtomicBool>,
 ) -> Result<(), NodeError> {
     let port = settings.http_port;
@@ -501,11 +561,19 @@ fn serve(
             watch: watch.clone(),
             flags: flags.clone(),
             cfg: settings.health,
+            nudge: nudge.clone(),
         }),
     );
     peer::http::spawn(listener, router).map_err(|source| NodeError::Listen { port, source })?;
-    health::peers::spawn(state.clone(), flags, watch, port, settings.health)
-        .map_err(|source| NodeError::Listen { port, source })
+    health::peers::spawn(
+        state.clone(),
+        flags,
+        watch,
+        nudge.clone(),
+        port,
+        settings.health,
+    )
+    .map_err(|source| NodeError::Listen { port, source })
 }
 
 fn discover(
@@ -653,21 +721,34 @@ struct Overrides<'a> {
     file: &'a Path,
 }
 
-/// Runs election rounds, one a second, until the plan is final (bootstrap, join or refuse);
-/// returns it with every node the election knew of.
+/// What a waiting node does with its datadir.
+struct Meanwhile<'a> {
+    /// The record of a datadir with data, kept up to date with the election.
+    record: Option<(&'a mut Record, &'a Path)>,
+    /// Builds the datadir of the node expected to bootstrap a fresh cluster.
+    prepare: &'a mut dyn FnMut(&mut Supervisor) -> Result<bool, NodeError>,
+}
+
+/// Runs election rounds, twice a second, until the plan is final (bootstrap, join or refuse);
+/// returns it with every node the election knew of. While this node is expected to
+/// bootstrap a fresh cluster, `prepare` builds its datadir (once; it says whether it did).
 /// An override (looked for at every round, so that `galera-init bootstrap` acts without a
 /// restart) is published on `/state`. When a running component turns out to have given this
 /// node's history up, the record (of a datadir with data) says so from then on.
 fn elect(
     sup: &mut Supervisor,
-    settings: &Settings,
+    params: Params,
     world: &mut NodeWorld,
     state: &Shared,
     forced: Overrides,
     allow_pc_recovery: bool,
-    mut record: Option<(&mut Record, &Path)>,
+    meanwhile: Meanwhile,
 ) -> Result<(Plan, Vec<IpAddr>), NodeError> {
-    let mut election = Election::new(params(settings), world.now());
+    let Meanwhile {
+        mut record,
+        prepare,
+    } = meanwhile;
+    let mut election = Election::new(params, world.now());
     let mut env = forced.env;
     loop {
         let force = if forced.file.exists() {
@@ -731,6 +812,9 @@ fn elect(
             state.update(|s| s.superseded = true);
         }
         match plan {
+            // The election's clock goes on meanwhile: the next round sees how long the set
+            // of nodes has been stable, and any change while the datadir was built.
+            Plan::Wait { prepare: true, .. } if prepare(sup)? => {}
             Plan::Wait { .. } => sup.pause(ELECTION_INTERVAL)?,
             plan => return Ok((plan, election.listed().to_vec())),
         }
@@ -770,6 +854,7 @@ fn write_config(
     own: IpAddr,
     members: &[IpAddr],
     donors: Vec<String>,
+    sst_method: SstMethod,
 ) -> Result<(), NodeError> {
     let node_name = nix::unistd::gethostname()
         .ok()
@@ -784,8 +869,9 @@ fn write_config(
         members,
         node_address: own,
         node_name,
-        sst_method: settings.sst_method,
+        sst_method,
         donors,
+        provider_options: settings.provider_options.clone(),
     });
     let path = &paths.galera_config;
     if let Some(dir) = path.parent() {

@@ -429,6 +429,9 @@ pub struct Context {
     pub socket: PathBuf,
     /// The datadir (record, force-bootstrap file).
     pub datadir: PathBuf,
+    /// Wakes the health thread when the component's view changes (a member left: the
+    /// writer may move).
+    pub nudge: crate::health::peers::Nudge,
 }
 
 /// The monitor thread; stop it with [`Handle::stop`].
@@ -440,6 +443,9 @@ pub struct Handle {
 
 /// No stop request.
 const NONE: u8 = 0;
+
+/// How often a running node measures its data ([`NodeState::data_bytes`]).
+const DATA_SIZE_EVERY: Duration = Duration::from_secs(10);
 
 impl Handle {
     /// What the monitor asks the supervisor to do to mariadbd, if anything.
@@ -479,12 +485,20 @@ pub fn spawn(
             let record_file = Record::path(&ctx.datadir);
             let mut answered = false;
             let mut synced_at: Option<std::time::Instant> = None;
+            let mut measured_at: Option<std::time::Instant> = None;
             while !stopped.load(Ordering::SeqCst) {
                 let vars = poller.read();
                 answered |= vars.is_some();
+                // What a joiner's SST from this node would copy, for its choice of method.
+                if vars.is_some() && measured_at.is_none_or(|t| t.elapsed() >= DATA_SIZE_EVERY) {
+                    let bytes = crate::datadir::data_bytes(&ctx.datadir);
+                    ctx.state.update(|s| s.data_bytes = Some(bytes));
+                    measured_at = Some(std::time::Instant::now());
+                }
                 if stopped.load(Ordering::SeqCst) {
                     break;
                 }
+                let conf_before = ctx.state.get().wsrep_cluster_conf_id;
                 ctx.state.update(|s| {
                     crate::peer::status::apply(s, vars.as_ref());
                     // Only the force-bootstrap file can be pending on a running node.
@@ -501,6 +515,9 @@ pub fn spawn(
                     };
                     s.synced_secs = synced_at.map(|t| t.elapsed().as_secs());
                 });
+                if ctx.state.get().wsrep_cluster_conf_id != conf_before {
+                    ctx.nudge.wake();
+                }
                 let mut act = monitor.tick(&mut world, &ctx.state.get());
                 // An SST clears the datadir, the record with it: once the server answers
                 // (it has its data), write it again, with the volume id peers know.

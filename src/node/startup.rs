@@ -200,6 +200,7 @@ mod tests {
             members: vec![],
             donors: vec![],
             expected_donor: None,
+            sst_method: crate::config::SstMethod::Mariabackup,
             pc_recovery: false,
             lineage: vec![],
             view: Some(record::LastView {
@@ -254,6 +255,7 @@ mod tests {
             members: vec![],
             donors: vec![],
             expected_donor: None,
+            sst_method: crate::config::SstMethod::Mariabackup,
             pc_recovery,
             lineage: vec![],
             view: None,

@@ -11,7 +11,7 @@ use crate::server;
 use crate::state::{NodeState, Phase};
 
 /// How often the status is read.
-pub const INTERVAL: Duration = Duration::from_secs(1);
+pub const INTERVAL: Duration = Duration::from_millis(500);
 
 /// A connection to the local server, opened again whenever it breaks. A server that does not
 /// answer (starting, receiving an SST, shutting down) just has no status.

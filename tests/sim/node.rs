@@ -75,6 +75,7 @@ fn params(sim: &Sim) -> Params {
         cluster_size: sim.cfg.cluster_size,
         settle: Duration::from_secs(sim.cfg.settle),
         outage_timeout: Duration::from_secs(sim.cfg.outage),
+        sst: galera_init::config::SstSetting::Auto,
     }
 }
 

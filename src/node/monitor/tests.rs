@@ -50,6 +50,7 @@ fn params() -> Params {
         cluster_size: None,
         settle: Duration::from_secs(3),
         outage_timeout: Duration::from_secs(60),
+        sst: crate::config::SstSetting::Auto,
     }
 }
 

@@ -18,8 +18,67 @@ fn simultaneous_cold_start_forms_exactly_one_cluster() {
             "round {round}: simultaneous start to 3 Synced nodes in {:.1}s",
             took.as_secs_f32()
         );
+        let refs: Vec<&Running> = running.iter().collect();
+        // The lowest address built its datadir while the election settled.
+        assert!(
+            running[0]
+                .log()
+                .contains("initialising its datadir while the election settles"),
+            "{}",
+            logs(&refs)
+        );
+        for r in &running[1..] {
+            // A fresh cluster's data is small: rsync (SST_METHOD=auto), both joiners at
+            // once; no proxy was told the donor serves, so no drain wait.
+            assert_eq!(
+                config_value(r, "wsrep_sst_method").as_deref(),
+                Some("rsync"),
+                "{}",
+                logs(&refs)
+            );
+            assert!(
+                r.log()
+                    .contains("no proxy was told it serves: starting at once"),
+                "{}",
+                logs(&refs)
+            );
+        }
         drop(running);
     }
+}
+
+/// The node with the lowest address of a fresh cluster builds its datadir while the
+/// election settles; when a lower address appears meanwhile, it is not the seed after all:
+/// it clears what it built (it never was data) and joins by SST.
+#[test]
+fn a_prepared_seed_that_is_outranked_clears_its_datadir_and_joins() {
+    let mut lab = Lab::new("outranksvc");
+    let nodes: Vec<Node> = (1..=3).map(|k| lab.node(k)).collect();
+    let addrs: Vec<Ipv4Addr> = nodes.iter().map(|n| n.addr).collect();
+    let env = env(&lab);
+    lab.set_dns(&addrs[1..]);
+    let n2 = start(&nodes[1], &env);
+    let n3 = start(&nodes[2], &env);
+    assert!(
+        n2.wait_log("initialising its datadir while the election settles", FORM),
+        "{}",
+        n2.log()
+    );
+    // A lower address shows up while node2 is still building.
+    lab.set_dns(&addrs);
+    let n1 = start(&nodes[0], &env);
+    let refs = [&n1, &n2, &n3];
+    assert_one_cluster(&addrs, &refs);
+    assert_eq!(bootstraps(&n1), 1, "{}", logs(&refs));
+    assert_eq!(bootstraps(&n2) + bootstraps(&n3), 0, "{}", logs(&refs));
+    assert!(n2.log().contains("decision: join"), "{}", n2.log());
+    // What node2 built was replaced by node1's data: node1's accounts, one history.
+    write_rows(addrs[1], 0, 3);
+    assert_rows_everywhere(&addrs, 0..3);
+    assert_eq!(
+        status_var(addrs[1], USER, PASS, "wsrep_cluster_state_uuid"),
+        status_var(addrs[0], USER, PASS, "wsrep_cluster_state_uuid")
+    );
 }
 
 /// The README's walk-through: one seed, then DNS lists three and two more nodes join by SST.

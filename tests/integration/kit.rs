@@ -282,3 +282,17 @@ pub fn status_table(lab: &Lab, args: &[&str]) -> String {
         String::from_utf8_lossy(&out.stderr)
     )
 }
+
+/// A setting in the Galera config galera-init wrote in the node (while it runs).
+pub fn config_value(r: &Running, key: &str) -> Option<String> {
+    let text = std::fs::read_to_string(
+        r.node
+            .etc_dir()
+            .join("mariadb.conf.d")
+            .join("99-galera-init.cnf"),
+    )
+    .ok()?;
+    text.lines()
+        .find_map(|l| l.strip_prefix(key)?.trim_start().strip_prefix('='))
+        .map(|v| v.trim().to_string())
+}

@@ -249,7 +249,11 @@ fn arguments_go_to_mariadbd() {
     let mut lab = Lab::new("argsvc");
     let n1 = lab.node(1);
     lab.set_dns(&[n1.addr]);
-    let env = seed_env(&lab);
+    let mut env = seed_env(&lab);
+    env.push((
+        "WSREP_PROVIDER_OPTIONS".into(),
+        "gcache.size=64M;evs.suspect_timeout=PT7S".into(),
+    ));
     let node = n1.start(&as_refs(&env), &["--max-connections=77"]);
     assert!(
         wait_synced(n1.addr, USER, USER_PW, 1, Duration::from_secs(90)),
@@ -259,6 +263,18 @@ fn arguments_go_to_mariadbd() {
     let mut c = connect(n1.addr, USER, USER_PW).unwrap();
     let v: Option<i64> = c.query_first("SELECT @@max_connections").unwrap();
     assert_eq!(v, Some(77));
+    // WSREP_PROVIDER_OPTIONS reach Galera, after galera-init's own.
+    let opts: String = c
+        .query_first("SELECT @@wsrep_provider_options")
+        .unwrap()
+        .unwrap();
+    for want in [
+        "gcache.size = 64M",
+        "evs.suspect_timeout = PT7S",
+        "pc.recovery = TRUE",
+    ] {
+        assert!(opts.contains(want), "{want} in {opts}");
+    }
 }
 
 /// A SIGTERM while the node waits for DNS ends start-up at once, with nothing written.

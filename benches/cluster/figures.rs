@@ -2,7 +2,7 @@
 //! invocation, alternating which goes first.
 
 use std::net::Ipv4Addr;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use mysql::prelude::Queryable;
 use nix::sys::signal::Signal;
 
-use crate::lab::{Lab, Node, Running, wait_until};
+use crate::lab::{Haproxy, Lab, Node, Running, wait_until};
 use crate::nodes::{self, DB, Hand, HandStart, Kind, gi_env, start_gi, start_hand};
 use crate::stats::Series;
 use crate::timeline::{self, Timeline};
@@ -387,44 +387,8 @@ fn hand_restart_from_the_last(nodes: &[Node]) -> Vec<Running> {
     running
 }
 
-/// HAProxy from examples/proxy/haproxy.cfg, pointed at the lab; stopped on drop.
-struct Haproxy(Child);
-
+/// HAProxy's write port in the benchmark.
 const WRITE_PORT: u16 = 23306;
-
-impl Haproxy {
-    fn start(lab: &Lab) -> Haproxy {
-        let example = std::fs::read_to_string(
-            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/proxy/haproxy.cfg"),
-        )
-        .unwrap();
-        let cfg = example
-            .replace("127.0.0.11:53", &format!("{}:53", lab.gateway()))
-            .replace("tasks.mysqldbcluster", &lab.tasks_name())
-            .replace("bind :3306", &format!("bind 127.0.0.1:{WRITE_PORT}"))
-            .replace("bind :3307", "bind 127.0.0.1:23307");
-        let path = lab.dir.join("haproxy.cfg");
-        std::fs::write(&path, cfg).unwrap();
-        let log = std::fs::File::create(lab.dir.join("haproxy.log")).unwrap();
-        let child = Command::new("haproxy")
-            .arg("-db")
-            .arg("-f")
-            .arg(&path)
-            .stdin(Stdio::null())
-            .stdout(log.try_clone().unwrap())
-            .stderr(log)
-            .spawn()
-            .expect("start haproxy");
-        Haproxy(child)
-    }
-}
-
-impl Drop for Haproxy {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
 
 /// Where a writer sends its rows.
 #[derive(Clone, Copy)]
@@ -594,7 +558,7 @@ pub fn failover(c: &mut Running3, runs: usize) -> FailoverRuns {
             ),
         );
     }
-    let _haproxy = Haproxy::start(&c.lab);
+    let _haproxy = Haproxy::start(&c.lab, WRITE_PORT, 23307);
     let all: Vec<(&Node, Kind)> = c.nodes.iter().map(|n| (n, Kind::GaleraInit)).collect();
     let mut out = FailoverRuns::default();
     for _ in 0..runs {

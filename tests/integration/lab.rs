@@ -578,3 +578,44 @@ pub fn wait_synced(addr: Ipv4Addr, user: &str, pass: &str, size: u32, timeout: D
             && status_var(addr, user, pass, "wsrep_cluster_size") == Some(size.to_string())
     })
 }
+
+/// HAProxy from examples/proxy/haproxy.cfg in front of a lab's nodes (the lab's DNS server
+/// and service name), its write and read ports on loopback; stopped on drop. Its log is
+/// `haproxy.log` in the lab folder.
+pub struct Haproxy(Child);
+
+impl Haproxy {
+    /// Starts it with the write port on `write` and the read port on `read`.
+    pub fn start(lab: &Lab, write: u16, read: u16) -> Haproxy {
+        let example = fs::read_to_string(
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/proxy/haproxy.cfg"),
+        )
+        .unwrap();
+        let cfg = example
+            .replace("127.0.0.11:53", &format!("{}:53", lab.gateway()))
+            .replace("tasks.mysqldbcluster", &lab.tasks_name())
+            .replace("bind :3306", &format!("bind 127.0.0.1:{write}"))
+            .replace("bind :3307", &format!("bind 127.0.0.1:{read}"));
+        assert!(cfg.contains(&lab.tasks_name()) && cfg.contains("GET /master"));
+        let path = lab.dir.join("haproxy.cfg");
+        fs::write(&path, cfg).unwrap();
+        let log = fs::File::create(lab.dir.join("haproxy.log")).unwrap();
+        let child = Command::new("haproxy")
+            .arg("-db")
+            .arg("-f")
+            .arg(&path)
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .spawn()
+            .expect("start haproxy (scripts/install-deps.sh installs it)");
+        Haproxy(child)
+    }
+}
+
+impl Drop for Haproxy {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}

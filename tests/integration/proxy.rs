@@ -5,7 +5,6 @@
 //! lands on a Synced node; and two nodes never answer `/master` with 200 at once.
 
 use std::net::Ipv4Addr;
-use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -14,48 +13,10 @@ use mysql::prelude::Queryable;
 use nix::sys::signal::Signal;
 
 use crate::kit::*;
-use crate::lab::{Lab, Running, wait_until};
+use crate::lab::{Haproxy, Lab, Running, wait_until};
 
 const WRITE_PORT: u16 = 13306;
 const READ_PORT: u16 = 13307;
-
-/// HAProxy, started from the example config; stopped on drop.
-struct Haproxy(Child);
-
-impl Haproxy {
-    fn start(lab: &Lab) -> Haproxy {
-        let example = std::fs::read_to_string(
-            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/proxy/haproxy.cfg"),
-        )
-        .unwrap();
-        let cfg = example
-            .replace("127.0.0.11:53", &format!("{}:53", lab.gateway()))
-            .replace("tasks.mysqldbcluster", &lab.tasks_name())
-            .replace("bind :3306", &format!("bind 127.0.0.1:{WRITE_PORT}"))
-            .replace("bind :3307", &format!("bind 127.0.0.1:{READ_PORT}"));
-        assert!(cfg.contains(&lab.tasks_name()) && cfg.contains("GET /master"));
-        let path = lab.dir.join("haproxy.cfg");
-        std::fs::write(&path, cfg).unwrap();
-        let log = std::fs::File::create(lab.dir.join("haproxy.log")).unwrap();
-        let child = Command::new("haproxy")
-            .arg("-db")
-            .arg("-f")
-            .arg(&path)
-            .stdin(Stdio::null())
-            .stdout(log.try_clone().unwrap())
-            .stderr(log)
-            .spawn()
-            .expect("start haproxy (scripts/install-deps.sh installs it)");
-        Haproxy(child)
-    }
-}
-
-impl Drop for Haproxy {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
 
 fn through(port: u16) -> mysql::Result<mysql::Conn> {
     let opts = mysql::OptsBuilder::new()
@@ -253,7 +214,7 @@ fn haproxy_moves_the_writes_when_the_writer_is_killed_or_drained() {
         addrs[0],
         &format!("CREATE TABLE {DB}.proxied (id BIGINT PRIMARY KEY, node VARCHAR(64))"),
     );
-    let _haproxy = Haproxy::start(&lab);
+    let _haproxy = Haproxy::start(&lab, WRITE_PORT, READ_PORT);
     assert!(
         wait_until(Duration::from_secs(30), || current_writer(&running)
             .is_some()),

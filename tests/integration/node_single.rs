@@ -271,7 +271,7 @@ fn arguments_go_to_mariadbd() {
     for want in [
         "gcache.size = 64M",
         "evs.suspect_timeout = PT7S",
-        "pc.recovery = TRUE",
+        "pc.recovery = true",
     ] {
         assert!(opts.contains(want), "{want} in {opts}");
     }

@@ -182,6 +182,22 @@ pub fn join(runs: usize, large_mib: u64) -> Vec<JoinRuns> {
     for large in [false, true] {
         if large {
             load(seed, large_mib);
+            // Each node measures its data every 10 s: a joiner chooses by the new size.
+            let measured = |n: &Node| {
+                ureq::get(&format!("http://{}:9200/state", n.addr))
+                    .call()
+                    .ok()
+                    .and_then(|mut r| r.body_mut().read_json::<serde_json::Value>().ok())
+                    .and_then(|v| v["data_bytes"].as_u64())
+                    .unwrap_or(0)
+            };
+            let want = (large_mib << 20) / 2;
+            assert!(
+                wait_until(Duration::from_secs(60), || nodes
+                    .iter()
+                    .all(|n| measured(n) >= want)),
+                "the nodes report their new data size"
+            );
         }
         let mut r = JoinRuns {
             datadir_mib: du_mib(seed),

@@ -14,6 +14,8 @@ use std::net::IpAddr;
 use std::path::Path;
 use std::time::Duration;
 
+use crate::peer::auth::ClusterKey;
+
 /// A value that must never be printed: passwords. `Debug` and `Display` show `<redacted>`.
 #[derive(Clone, PartialEq, Eq)]
 pub struct Secret(String);
@@ -144,6 +146,9 @@ pub struct Settings {
     /// `WSREP_PROVIDER_OPTIONS`: Galera options added after galera-init's own
     /// (`gcache.size=1G`, `evs.suspect_timeout=PT2S`…); empty when unset.
     pub provider_options: String,
+    /// `CLUSTER_KEY_FILE` (or `CLUSTER_KEY`): the key peers sign their state reports with
+    /// ([`crate::peer::auth`]); `None`: reports are not signed.
+    pub cluster_key: Option<ClusterKey>,
 }
 
 /// A configuration error. Each names the variable and says what to do.
@@ -221,6 +226,7 @@ const ROOT_HOST: &[&str] = &["MARIADB_ROOT_HOST", "MYSQL_ROOT_HOST"];
 const DATABASE: &[&str] = &["MARIADB_DATABASE", "MYSQL_DATABASE"];
 const USER: &[&str] = &["MARIADB_USER", "MYSQL_USER"];
 const PASSWORD: &[&str] = &["MARIADB_PASSWORD", "MYSQL_PASSWORD"];
+const CLUSTER_KEY: &[&str] = &["CLUSTER_KEY"];
 
 /// Every variable whose value may be a credential. galera-init removes them, and their
 /// `_FILE` twins, from the environment it passes to mariadbd.
@@ -232,6 +238,7 @@ pub const CREDENTIAL_VARS: &[&[&str]] = &[
     DATABASE,
     USER,
     PASSWORD,
+    CLUSTER_KEY,
 ];
 
 impl Settings {
@@ -374,12 +381,12 @@ impl Settings {
 
         let database = secrets.get(DATABASE)?;
         if let Some((var, db)) = &database
-            && (db.chars().count() > 64 || db.ends_with(' ') || db.contains(['/', '\\', '.']))
+            && (db.chars().count() > 64 || db.ends_with(' ') || db.contains(['/', '\\', '.', '`']))
         {
             return Err(invalid(
                 var,
                 "must be at most 64 characters, must not end with a space, \
-                 and must not contain '/', '\\' or '.'",
+                 and must not contain '/', '\\', '.' or '`'",
             ));
         }
         let database = database.map(|(_, v)| v);
@@ -417,6 +424,18 @@ impl Settings {
             }
         };
 
+        let cluster_key = match secrets.get(CLUSTER_KEY)? {
+            None => None,
+            Some((_, key)) if key.trim().len() < crate::peer::auth::MIN_KEY_LEN => {
+                return Err(invalid(
+                    "CLUSTER_KEY",
+                    "must be at least 16 characters: make one with `openssl rand -base64 32` \
+                     and give every node the same one (CLUSTER_KEY_FILE, a Docker secret)",
+                ));
+            }
+            Some((_, key)) => Some(ClusterKey::new(key.trim().as_bytes())),
+        };
+
         Ok(Settings {
             service_name,
             discovery_name,
@@ -440,6 +459,7 @@ impl Settings {
             },
             drain_delay,
             provider_options,
+            cluster_key,
         })
     }
 }
@@ -561,6 +581,7 @@ mod tests {
             ("/run/secrets/user", &b"appuser"[..]),
             ("/run/secrets/nul", &b"a\0b"[..]),
             ("/run/secrets/empty", &b"\n"[..]),
+            ("/run/secrets/key", &b"0123456789abcdef0123\n"[..]),
         ]);
         let lookup = move |k: &str| env.get(k).cloned();
         let read = move |p: &Path| {
@@ -789,6 +810,22 @@ mod tests {
                 "MYSQL_USER must not be 'root'",
             ),
             (with(&[("MYSQL_DATABASE", "a/b")]), "MYSQL_DATABASE"),
+            (with(&[("MYSQL_DATABASE", "a`b")]), "MYSQL_DATABASE"),
+            (
+                with(&[("CLUSTER_KEY", "short")]),
+                "CLUSTER_KEY must be at least 16",
+            ),
+            (
+                with(&[
+                    ("CLUSTER_KEY", "0123456789abcdef"),
+                    ("CLUSTER_KEY_FILE", "/x"),
+                ]),
+                "both CLUSTER_KEY and CLUSTER_KEY_FILE",
+            ),
+            (
+                with(&[("CLUSTER_KEY_FILE", "/run/secrets/none")]),
+                "CLUSTER_KEY_FILE names /run/secrets/none",
+            ),
             (with(&[("MYSQL_ROOT_HOST", "x'y")]), "MYSQL_ROOT_HOST"),
         ];
         for (vars, want) in cases {
@@ -796,6 +833,17 @@ mod tests {
             assert!(err.contains(want), "{err:?} should contain {want:?}");
             assert!(!err.contains('\n'), "one line: {err:?}");
         }
+    }
+
+    #[test]
+    fn the_cluster_key_comes_from_its_file() {
+        assert_eq!(settings(BASE).unwrap().cluster_key, None);
+        let s = settings(&with(&[("CLUSTER_KEY_FILE", "/run/secrets/key")])).unwrap();
+        assert_eq!(
+            s.cluster_key,
+            Some(ClusterKey::new(b"0123456789abcdef0123"))
+        );
+        assert!(!format!("{s:?}").contains("0123456789abcdef"));
     }
 
     #[test]
@@ -819,4 +867,56 @@ mod tests {
         );
         assert_eq!(s.database.as_deref(), Some("dátabase-ü"));
     }
+
+    proptest::proptest! {
+        /// Any value for any variable: the configuration is read or refused with one line,
+        /// and never panics.
+        #[test]
+        fn any_environment_is_read_or_refused_in_one_line(
+            values in proptest::collection::vec(
+                (0..ALL_VARS.len(), r"[ -~äü😀\t]{0,24}"),
+                0..8,
+            )
+        ) {
+            let mut vars: Vec<(&str, &str)> = BASE.to_vec();
+            for (i, v) in &values {
+                vars.retain(|(k, _)| *k != ALL_VARS[*i]);
+                vars.push((ALL_VARS[*i], v.as_str()));
+            }
+            if let Err(e) = settings(&vars) {
+                proptest::prop_assert!(!e.to_string().contains('\n'));
+            }
+        }
+    }
+
+    /// Every variable galera-init reads.
+    const ALL_VARS: &[&str] = &[
+        "DB_SERVICE_NAME",
+        "DISCOVERY_NAME",
+        "CLUSTER_NAME",
+        "NODE_ADDRESS",
+        "MYSQL_ROOT_PASSWORD",
+        "MYSQL_ALLOW_EMPTY_PASSWORD",
+        "MYSQL_RANDOM_ROOT_PASSWORD",
+        "MYSQL_ROOT_HOST",
+        "MYSQL_DATABASE",
+        "MYSQL_USER",
+        "MYSQL_PASSWORD",
+        "MARIADB_ROOT_PASSWORD",
+        "MYSQL_PASSWORD_FILE",
+        "SST_METHOD",
+        "DISCOVERY_TIMEOUT",
+        "FORCE_BOOTSTRAP",
+        "CLUSTER_SIZE",
+        "SETTLE_WINDOW",
+        "OUTAGE_TIMEOUT",
+        "HTTP_PORT",
+        "PC_RECOVERY_TIMEOUT",
+        "NON_PRIMARY_GRACE",
+        "AVAILABLE_WHEN_DONOR",
+        "DRAIN_DELAY",
+        "WSREP_PROVIDER_OPTIONS",
+        "CLUSTER_KEY",
+        "CLUSTER_KEY_FILE",
+    ];
 }

@@ -36,7 +36,7 @@ pub fn run(datadir: &Path, port: u16, wait: Duration, out: &mut dyn Write) -> u8
          without waiting for the missing nodes",
         file.display()
     );
-    let peers = HttpPeers::new(port, None);
+    let peers = HttpPeers::new(port, None, None);
     let local = std::net::IpAddr::from([127, 0, 0, 1]);
     let start = Instant::now();
     let mut last = None;

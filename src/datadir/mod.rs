@@ -66,6 +66,9 @@ const IGNORED: &[&str] = &[
     FORCE_BOOTSTRAP_FILE,
     crate::record::RECORD_FILE,
 ];
+/// The marker the SST scripts keep in the joiner's datadir while a transfer runs.
+pub const SST_IN_PROGRESS: &str = "sst_in_progress";
+
 /// Entries that show a datadir holds MariaDB data, whoever created it.
 const DATA_SIGNS: &[&str] = &["mysql", "ibdata1", "grastate.dat", "ib_logfile0"];
 
@@ -113,6 +116,28 @@ pub enum DatadirError {
         /// One entry that is not expected there.
         entry: String,
     },
+    /// The datadir cannot be written (a read-only mount, an immutable folder).
+    #[error(
+        "datadir {path} is not writable ({source}): mount a writable volume there; nothing \
+         was changed"
+    )]
+    NotWritable {
+        /// The datadir.
+        path: PathBuf,
+        /// The error.
+        source: io::Error,
+    },
+    /// The datadir's file system is (almost) full.
+    #[error(
+        "datadir {path} has {free_mib} MiB free, less than the {MIN_FREE_MIB} MiB a start \
+         needs: free some space or grow the volume; nothing was changed"
+    )]
+    Full {
+        /// The datadir.
+        path: PathBuf,
+        /// What is free, in MiB.
+        free_mib: u64,
+    },
     /// `grastate.dat` exists but cannot be parsed.
     #[error(
         "{path} cannot be parsed ({problem}): fix or remove the file (Galera then recovers the position)"
@@ -149,6 +174,13 @@ pub fn inspect(datadir: &Path) -> Result<DataState, DatadirError> {
     if has(INIT_STARTED) && !has(INIT_DONE) {
         return Ok(DataState::Interrupted);
     }
+    // A state transfer into this node that never finished (its script's marker is still
+    // there): the transfer wiped what was here before, and what it left is incomplete. It
+    // is not data; the node joins by SST again. (Galera leaves an empty grastate.dat and
+    // its cache beside it.)
+    if has(SST_IN_PROGRESS) {
+        return Ok(DataState::Interrupted);
+    }
     if has(INIT_DONE) || DATA_SIGNS.iter().any(|s| has(s)) {
         let path = datadir.join("grastate.dat");
         let grastate = match fs::read_to_string(&path) {
@@ -168,6 +200,70 @@ pub fn inspect(datadir: &Path) -> Result<DataState, DatadirError> {
             entry: entry.clone(),
         }),
     }
+}
+
+/// The free space below which a node does not start: mariadbd and Galera need room for
+/// their logs and cache files (an existing datadir that runs needs more as it grows; this
+/// only catches a volume that is full already, with one clear line instead of mariadbd's
+/// errors half-way).
+pub const MIN_FREE_MIB: u64 = 16;
+
+/// Checks, before anything is written, that the datadir can be written and has room: a
+/// probe file is created and removed, and the file system's free space is read.
+pub fn check_writable(datadir: &Path) -> Result<(), DatadirError> {
+    if !datadir.exists() {
+        // Created by `prepare`; its parent is checked then.
+        return Ok(());
+    }
+    let probe = datadir.join(".galera-init-probe");
+    let not_writable = |source| DatadirError::NotWritable {
+        path: datadir.to_path_buf(),
+        source,
+    };
+    fs::File::create(&probe).map_err(not_writable)?;
+    fs::remove_file(&probe).map_err(not_writable)?;
+    let st =
+        nix::sys::statvfs::statvfs(datadir).map_err(|e| io_err(datadir)(io::Error::from(e)))?;
+    let free_mib = st.blocks_available() as u64 * st.fragment_size() as u64 / (1024 * 1024);
+    if free_mib < MIN_FREE_MIB {
+        return Err(DatadirError::Full {
+            path: datadir.to_path_buf(),
+            free_mib,
+        });
+    }
+    Ok(())
+}
+
+/// Whether InnoDB's system tablespace is there: `mariadbd --wsrep-recover` can then read
+/// the last committed position from InnoDB (and does not create a database instead).
+pub fn has_innodb(datadir: &Path) -> bool {
+    datadir.join("ibdata1").is_file()
+}
+
+/// Where a `grastate.dat` that could not be parsed is kept.
+pub const DAMAGED_GRASTATE: &str = "grastate.dat.damaged";
+
+/// Replaces a `grastate.dat` that cannot be parsed with the one Galera keeps while it runs
+/// (`uuid`, seqno -1, not safe to bootstrap), once `--wsrep-recover` has read the position
+/// from InnoDB. The damaged file is kept as [`DAMAGED_GRASTATE`]; the new one has its owner
+/// and mode. Galera itself would read the damaged file as "no state" (it skips what it
+/// cannot parse), and a bootstrap would then start a new history.
+pub fn replace_damaged_grastate(datadir: &Path, uuid: &str) -> Result<PathBuf, DatadirError> {
+    let path = datadir.join("grastate.dat");
+    let kept = datadir.join(DAMAGED_GRASTATE);
+    let meta = fs::metadata(&path).map_err(io_err(&path))?;
+    fs::rename(&path, &kept).map_err(io_err(&kept))?;
+    let text = format!(
+        "# GALERA saved state\nversion: 2.1\nuuid:    {uuid}\nseqno:   -1\nsafe_to_bootstrap: 0\n"
+    );
+    crate::fsutil::write_atomic(&path, text.as_bytes(), meta.mode() & 0o777)
+        .map_err(io_err(&path))?;
+    let _ = nix::unistd::chown(
+        &path,
+        Some(Uid::from_raw(meta.uid())),
+        Some(Gid::from_raw(meta.gid())),
+    );
+    Ok(kept)
 }
 
 /// Removes what an unfinished initialisation left, keeping what a volume may hold
@@ -307,6 +403,20 @@ mod tests {
         }
         fs::write(d.0.join("grastate.dat"), "garbage").unwrap();
         assert!(matches!(inspect(&d.0), Err(DatadirError::Grastate { .. })));
+    }
+
+    #[test]
+    fn an_unfinished_state_transfer_is_not_data() {
+        let d = TempDir::new("sst-killed");
+        // What a joiner killed during its SST left: Galera's empty grastate.dat and cache,
+        // the script's marker, part of the data.
+        fs::write(d.0.join("grastate.dat"), "").unwrap();
+        fs::write(d.0.join("galera.cache"), "x").unwrap();
+        fs::write(d.0.join(SST_IN_PROGRESS), "").unwrap();
+        fs::create_dir(d.0.join("mysql")).unwrap();
+        assert_eq!(inspect(&d.0).unwrap(), DataState::Interrupted);
+        clear_interrupted(&d.0).unwrap();
+        assert_eq!(inspect(&d.0).unwrap(), DataState::Fresh);
     }
 
     #[test]

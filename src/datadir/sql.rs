@@ -138,6 +138,7 @@ mod tests {
             health: Default::default(),
             drain_delay: std::time::Duration::ZERO,
             provider_options: String::new(),
+            cluster_key: None,
         }
     }
 

@@ -26,6 +26,15 @@ pub struct ParseError(String);
 
 /// Parses the text of `grastate.dat`.
 pub fn parse(text: &str) -> Result<GraState, ParseError> {
+    // Galera ends every line, the last included, with a line break (then pads with spaces
+    // what a longer earlier version left): a file without one was cut short (a power loss
+    // while Galera rewrote it), and its last line cannot be trusted: "seqno:   1" may have
+    // been "seqno:   15". Galera itself skips such a line.
+    if !text.is_empty() && !text.trim_end_matches(' ').ends_with('\n') {
+        return Err(ParseError(
+            "the file is cut short (its last line has no line break)".into(),
+        ));
+    }
     let mut uuid = None;
     let mut seqno = None;
     let mut safe = false;
@@ -147,6 +156,14 @@ mod tests {
                 Err("is not a number"),
             ),
             ("", Err("no uuid line")),
+            (
+                "uuid: 9acf4d34-acdb-11e6-bcc3-d3e36276629f\nseqno:   1",
+                Err("cut short"),
+            ),
+            (
+                "uuid: 9acf4d34-acdb-11e6-bcc3-d3e36276629f\nseqno:   1\nsafe_to_bootstrap: 0\n    ",
+                Ok(("9acf4d34-acdb-11e6-bcc3-d3e36276629f", 1, false)),
+            ),
         ];
         for (text, want) in cases {
             match (parse(text), want) {
@@ -214,6 +231,33 @@ mod tests {
         ];
         for (log, want) in cases {
             assert_eq!(parse_recovered_position(log).map(|(_, s)| s), want, "{log}");
+        }
+    }
+
+    proptest::proptest! {
+        /// Whatever grastate.dat holds (a power loss can cut it anywhere), parsing returns
+        /// and a parsed state has a UUID and a position.
+        #[test]
+        fn any_grastate_parses_or_is_refused(text in r"(# GALERA saved state\n)?(version: 2\.1\n)?(uuid: *[0-9a-f-]{0,40}\n)?(seqno: *-?[0-9]{0,22}\n)?(safe_to_bootstrap: [01x]?\n?)?") {
+            if let Ok(g) = parse(&text) {
+                proptest::prop_assert!(is_uuid(&g.uuid));
+            }
+        }
+
+        /// Cut short anywhere, a clean grastate.dat never gives another position.
+        #[test]
+        fn a_truncated_grastate_never_gives_another_position(cut in 0..CLEAN.len()) {
+            if let Ok(g) = parse(&CLEAN[..cut]) {
+                proptest::prop_assert_eq!(g.seqno, 15);
+            }
+        }
+
+        /// Any text as `--wsrep-recover` output: returns, and a position is at least -1.
+        #[test]
+        fn any_recover_log_parses_or_gives_none(log in r"(.{0,40}WSREP: Recovered position: ?[0-9a-f-]{0,40}:?-?[0-9]{0,22}\n?){0,3}") {
+            if let Some((_, seqno)) = parse_recovered_position(&log) {
+                proptest::prop_assert!(seqno >= -1);
+            }
         }
     }
 }

@@ -75,4 +75,14 @@ mod tests {
         assert_eq!(parse("my_uuid: x\nview_id: 1 x 1\n"), None);
         assert_eq!(parse("view_id: 1 x 1\nmember: a 1\n"), None);
     }
+
+    proptest::proptest! {
+        /// Whatever gvwstate.dat holds, parsing returns; a saved view has members.
+        #[test]
+        fn any_gvwstate_parses_or_gives_none(text in r"(my_uuid: [0-9a-f-]{0,40}\n)?(#vwbeg\n)?(view_id: [0-9]{0,3} [0-9a-f-]{0,40} [0-9]{0,3}\n)?(bootstrap: [01]\n)?(member: [0-9a-f-]{0,40} [0-9]\n){0,4}(#vwend\n)?") {
+            if let Some(v) = parse(&text) {
+                proptest::prop_assert!(!v.members.is_empty());
+            }
+        }
+    }
 }

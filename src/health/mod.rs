@@ -31,6 +31,7 @@ use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 
+use crate::peer::auth::{self, ClusterKey};
 use crate::state::{NodeState, Phase};
 
 /// How long a node must be the writer candidate before it claims `/master`: longer than
@@ -131,12 +132,17 @@ impl Flags {
 /// Asks the node at `addr` (state port `port`) to leave the read pool while it serves the
 /// state transfer of this node (`own`) (`POST /reserve-donor`): a proxy checking `/health`
 /// then stops sending it reads before its server turns Donor.
-pub fn reserve_donor(addr: IpAddr, port: u16, own: IpAddr) -> Result<Reservation, String> {
-    let mut r = agent()
+pub fn reserve_donor(
+    addr: IpAddr,
+    port: u16,
+    own: IpAddr,
+    key: Option<&ClusterKey>,
+) -> Result<Reservation, String> {
+    let req = agent()
         .post(&reservation_url(addr, port))
-        .header(crate::peer::PEER_HEADER, own.to_string())
-        .send_empty()
-        .map_err(|e| e.to_string())?;
+        .header(crate::peer::PEER_HEADER, own.to_string());
+    let (req, _) = auth::sign(req, key, "POST", RESERVATION_PATH, Some(own));
+    let mut r = req.send_empty().map_err(|e| e.to_string())?;
     // A donor of an earlier version answers text: the joiner waits the whole delay.
     Ok(r.body_mut()
         .read_json::<Reservation>()
@@ -148,18 +154,25 @@ pub fn reserve_donor(addr: IpAddr, port: u16, own: IpAddr) -> Result<Reservation
 /// Tells the node at `addr` that this node (`own`) has its state (`DELETE
 /// /reserve-donor`): it rejoins the read pool, and may take the writes again, without
 /// waiting for the reservation to lapse.
-pub fn release_donor(addr: IpAddr, port: u16, own: IpAddr) -> Result<(), String> {
-    agent()
+pub fn release_donor(
+    addr: IpAddr,
+    port: u16,
+    own: IpAddr,
+    key: Option<&ClusterKey>,
+) -> Result<(), String> {
+    let req = agent()
         .delete(&reservation_url(addr, port))
-        .header(crate::peer::PEER_HEADER, own.to_string())
-        .call()
-        .map(|_| ())
-        .map_err(|e| e.to_string())
+        .header(crate::peer::PEER_HEADER, own.to_string());
+    let (req, _) = auth::sign(req, key, "DELETE", RESERVATION_PATH, Some(own));
+    req.call().map(|_| ()).map_err(|e| e.to_string())
 }
+
+/// Where a joiner reserves its donor.
+const RESERVATION_PATH: &str = "/reserve-donor";
 
 fn reservation_url(addr: IpAddr, port: u16) -> String {
     format!(
-        "http://{}:{port}/reserve-donor",
+        "http://{}:{port}{RESERVATION_PATH}",
         crate::galera::galera_host(addr)
     )
 }

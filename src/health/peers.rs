@@ -7,6 +7,7 @@ use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
 use super::{Flags, HealthSettings, Watch};
+use crate::peer::auth::{self, ClusterKey};
 use crate::peer::client::HttpPeers;
 use crate::state::Shared;
 
@@ -70,7 +71,7 @@ impl Nudge {
 
 /// Asks `peers` for a round now (`POST /nudge`), in the background: this node started
 /// draining, and the next writer should not wait for its next round to see it.
-fn nudge_peers(peers: Vec<IpAddr>, port: u16) {
+fn nudge_peers(peers: Vec<IpAddr>, port: u16, own: Option<IpAddr>, key: Option<ClusterKey>) {
     std::thread::spawn(move || {
         let agent = ureq::Agent::config_builder()
             .timeout_global(Some(TIMEOUT))
@@ -78,12 +79,18 @@ fn nudge_peers(peers: Vec<IpAddr>, port: u16) {
             .new_agent();
         for a in peers {
             let url = format!("http://{}:{port}/nudge", crate::galera::galera_host(a));
-            let _ = agent.post(&url).send_empty();
+            let mut req = agent.post(&url);
+            if let Some(o) = own {
+                req = req.header(crate::peer::PEER_HEADER, o.to_string());
+            }
+            let (req, _) = auth::sign(req, key.as_ref(), "POST", "/nudge", own);
+            let _ = req.send_empty();
         }
     });
 }
 
-/// Starts the health thread for the node whose state is `state`, asking peers on `port`.
+/// Starts the health thread for the node whose state is `state`, asking peers on `port`
+/// (signing with `key`, when there is one).
 /// The watch sees the state as the endpoints answer it, `flags` applied: a node that drains
 /// or is reserved as a donor is no writer candidate either, so after its reservation it
 /// waits out the hold-off again before it claims `/master`. Each round publishes whether
@@ -95,6 +102,7 @@ pub fn spawn(
     watch: SharedWatch,
     nudge: Nudge,
     port: u16,
+    key: Option<ClusterKey>,
     cfg: HealthSettings,
 ) -> std::io::Result<()> {
     std::thread::Builder::new()
@@ -103,11 +111,11 @@ pub fn spawn(
             let mut drained = false;
             loop {
                 let s = state.get();
-                let client = HttpPeers::with_timeout(port, s.address, TIMEOUT);
+                let client = HttpPeers::with_timeout(port, s.address, key.clone(), TIMEOUT);
                 let ask = Watch::to_ask(&s);
                 let draining = flags.draining.load(Ordering::SeqCst);
                 if draining && !drained {
-                    nudge_peers(ask.clone(), port);
+                    nudge_peers(ask.clone(), port, s.address, key.clone());
                 }
                 drained = draining;
                 let answers = client.fetch_all(&ask);

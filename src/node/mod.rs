@@ -40,6 +40,16 @@ const ELECTION_INTERVAL: Duration = Duration::from_millis(500);
 /// Why a node could not start. Every message says what to do.
 #[derive(Debug, thiserror::Error)]
 pub enum NodeError {
+    /// A program or library the node needs is not installed.
+    #[error("{what} is not installed ({detail}): this image needs Debian's {package} package")]
+    NotInstalled {
+        /// What is missing.
+        what: &'static str,
+        /// Where it was looked for.
+        detail: String,
+        /// The package that holds it.
+        package: &'static str,
+    },
     /// The image has no `mysql` user.
     #[error("there is no 'mysql' user: this image needs Debian's mariadb-server package")]
     NoMysqlUser,
@@ -115,6 +125,7 @@ pub fn run(
 ) -> Result<u8, NodeError> {
     let started = Instant::now();
     let run_as = mysql_user()?;
+    check_image()?;
     let state = Shared::default();
     let node_name = nix::unistd::gethostname()
         .ok()
@@ -207,8 +218,38 @@ impl Start<'_> {
         );
         state.update(|s| s.address = Some(own));
 
-        let data = datadir::inspect(&paths.datadir)?;
+        // A grastate.dat that cannot be parsed, beside InnoDB's files: a power loss cut it
+        // short while Galera rewrote it in place. InnoDB still knows the position.
+        let mut damaged = None;
+        let data = match datadir::inspect(&paths.datadir) {
+            Err(datadir::DatadirError::Grastate { path, problem })
+                if datadir::has_innodb(&paths.datadir) =>
+            {
+                log::warn!(
+                    "{} cannot be parsed ({problem}), as after a power loss while Galera \
+                     rewrote it: recovering the position from InnoDB instead",
+                    path.display()
+                );
+                damaged = Some((path, problem));
+                DataState::Existing {
+                    grastate: Some(grastate::GraState {
+                        uuid: grastate::NIL_UUID.into(),
+                        seqno: -1,
+                        safe_to_bootstrap: false,
+                    }),
+                }
+            }
+            other => other?,
+        };
+        if data == DataState::Interrupted && paths.datadir.join(datadir::SST_IN_PROGRESS).exists() {
+            log::warn!(
+                "a state transfer into this node never finished ({} is still there): what it \
+                 left is not data; it is cleared and the node receives a full transfer again",
+                datadir::SST_IN_PROGRESS
+            );
+        }
         log::info!("datadir {}: {}", paths.datadir.display(), describe(&data));
+        datadir::check_writable(&paths.datadir)?;
         let has_data = !data.is_fresh();
         // A record without data belongs to data that is gone (an SST that never finished).
         let mut record = if has_data {
@@ -224,6 +265,32 @@ impl Start<'_> {
             &data,
             state,
         )?;
+        if let Some((path, problem)) = damaged {
+            let Some((uuid, _)) = disk
+                .recovered
+                .as_ref()
+                .filter(|(u, _)| u != grastate::NIL_UUID)
+            else {
+                return Err(NodeError::Refused(format!(
+                    "{} cannot be parsed ({problem}) and InnoDB holds no position either \
+                     (mariadbd --wsrep-recover found none): restore the file from a backup, \
+                     or empty the volume to rejoin by SST",
+                    path.display()
+                )));
+            };
+            let kept = datadir::replace_damaged_grastate(&paths.datadir, uuid)?;
+            log::warn!(
+                "{} rewritten from InnoDB's position (cluster {uuid}); the damaged file is \
+                 kept as {}",
+                path.display(),
+                kept.display()
+            );
+            disk.grastate = Some(grastate::GraState {
+                uuid: uuid.clone(),
+                seqno: -1,
+                safe_to_bootstrap: false,
+            });
+        }
         if has_data && record.settle_at_start(disk.position()) {
             clear_unearned_flag(paths);
             if let Some(g) = &mut disk.grastate {
@@ -453,7 +520,7 @@ impl Start<'_> {
         sup.set_drain_delay(settings.drain_delay);
         let code = sup.supervise_with(pid, server::MARIADBD, &mut || {
             if reserved.is_some() && state.get().is_synced() {
-                release_donor(reserved.take(), settings.http_port, own);
+                release_donor(reserved.take(), settings, own);
             }
             match handle.as_ref().and_then(|h| h.stop_request()) {
                 Some(Stop::Term) => Tick::Stop,
@@ -494,7 +561,12 @@ fn reserve_donor(
 ) -> Result<bool, NodeError> {
     let ExpectedDonor { name, address, ist } = donor;
     let how = if *ist { "IST" } else { "SST" };
-    match health::reserve_donor(*address, settings.http_port, own) {
+    match health::reserve_donor(
+        *address,
+        settings.http_port,
+        own,
+        settings.cluster_key.as_ref(),
+    ) {
         Ok(r) => {
             let pause = r.pause(settings.drain_delay);
             log::info!(
@@ -523,17 +595,20 @@ fn reserve_donor(
 /// Tells the reserved donor, in the background, that this node is Synced: it serves again
 /// at once instead of when its reservation lapses (a writer reserved as an IST donor would
 /// otherwise stay out of `/master` for it).
-fn release_donor(donor: Option<ExpectedDonor>, port: u16, own: IpAddr) {
+fn release_donor(donor: Option<ExpectedDonor>, settings: &Settings, own: IpAddr) {
     let Some(ExpectedDonor { name, address, .. }) = donor else {
         return;
     };
-    std::thread::spawn(move || match health::release_donor(address, port, own) {
-        Ok(()) => log::info!("Synced: released {name} ({address}) from its donor reservation"),
-        Err(e) => log::warn!(
-            "cannot release {name} ({address}) from its donor reservation ({e}); it lapses \
+    let (port, key) = (settings.http_port, settings.cluster_key.clone());
+    std::thread::spawn(
+        move || match health::release_donor(address, port, own, key.as_ref()) {
+            Ok(()) => log::info!("Synced: released {name} ({address}) from its donor reservation"),
+            Err(e) => log::warn!(
+                "cannot release {name} ({address}) from its donor reservation ({e}); it lapses \
              by itself"
-        ),
-    });
+            ),
+        },
+    );
 }
 
 /// Serves the node state and the health endpoints from now on, on every address (IPv6
@@ -564,6 +639,7 @@ fn serve(
             nudge: nudge.clone(),
         }),
     );
+    let router = peer::http::authenticate(router, settings.cluster_key.clone());
     peer::http::spawn(listener, router).map_err(|source| NodeError::Listen { port, source })?;
     health::peers::spawn(
         state.clone(),
@@ -571,6 +647,7 @@ fn serve(
         watch,
         nudge.clone(),
         port,
+        settings.cluster_key.clone(),
         settings.health,
     )
     .map_err(|source| NodeError::Listen { port, source })
@@ -604,9 +681,26 @@ fn read_disk(
     data: &DataState,
     state: &Shared,
 ) -> Result<Disk, NodeError> {
-    let view = std::fs::read_to_string(paths.datadir.join(GVWSTATE_FILE))
-        .ok()
-        .and_then(|t| gvwstate::parse(&t));
+    let view_path = paths.datadir.join(GVWSTATE_FILE);
+    let view = std::fs::read(&view_path).ok().and_then(|bytes| {
+        let view = gvwstate::parse(&String::from_utf8_lossy(&bytes));
+        if view.is_none() {
+            // Out of Galera's way too: pc.recovery must not read it either.
+            let kept = view_path.with_extension("dat.damaged");
+            let moved = std::fs::rename(&view_path, &kept).is_ok();
+            log::warn!(
+                "{} cannot be parsed: ignored{} (pc.recovery is only a shortcut; the \
+                 election decides instead)",
+                view_path.display(),
+                if moved {
+                    format!(" and kept as {}", kept.display())
+                } else {
+                    String::new()
+                }
+            );
+        }
+        view
+    });
     let grastate = match data {
         DataState::Existing { grastate } => grastate.clone(),
         _ => None,
@@ -821,6 +915,32 @@ fn elect(
     }
 }
 
+/// Checks that mariadbd (in `PATH`) and the Galera provider are there, before anything
+/// else runs: otherwise the node would go through the election and fail half-way.
+fn check_image() -> Result<(), NodeError> {
+    use std::os::unix::fs::PermissionsExt;
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    let found = std::env::split_paths(&path).any(|dir| {
+        std::fs::metadata(dir.join(server::MARIADBD))
+            .is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+    });
+    if !found {
+        return Err(NodeError::NotInstalled {
+            what: server::MARIADBD,
+            detail: format!("not found in PATH={}", path.to_string_lossy()),
+            package: "mariadb-server",
+        });
+    }
+    if !std::path::Path::new(galera::PROVIDER).is_file() {
+        return Err(NodeError::NotInstalled {
+            what: "the Galera provider",
+            detail: format!("no {}", galera::PROVIDER),
+            package: "galera-4",
+        });
+    }
+    Ok(())
+}
+
 /// The account mariadbd runs as: `mysql` when galera-init is root, else galera-init's own.
 fn mysql_user() -> Result<Option<RunAs>, NodeError> {
     if !nix::unistd::Uid::effective().is_root() {
@@ -839,7 +959,7 @@ fn mysql_user() -> Result<Option<RunAs>, NodeError> {
 fn describe(data: &DataState) -> String {
     match data {
         DataState::Fresh => "empty".into(),
-        DataState::Interrupted => "an unfinished initialisation".into(),
+        DataState::Interrupted => "an unfinished initialisation or state transfer".into(),
         DataState::Existing { grastate: None } => "existing data, no grastate.dat".into(),
         DataState::Existing { grastate: Some(g) } => format!(
             "existing data, cluster {} seqno {} safe_to_bootstrap {}",

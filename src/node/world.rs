@@ -32,7 +32,7 @@ impl NodeWorld {
             resolver: SystemResolver::new()?,
             name: settings.discovery_name.clone(),
             node_address: settings.node_address,
-            peers: HttpPeers::new(settings.http_port, Some(own)),
+            peers: HttpPeers::new(settings.http_port, Some(own), settings.cluster_key.clone()),
             learned,
             clock,
         })

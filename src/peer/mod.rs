@@ -10,8 +10,10 @@
 //! between hosts for a while; a node that is not in this node's answer yet, but asks it,
 //! exists all the same.
 
+pub mod auth;
 pub mod client;
 pub mod http;
+pub mod report;
 pub mod status;
 
 use std::collections::HashMap;
@@ -47,3 +49,6 @@ impl Learned {
         v
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -269,6 +269,48 @@ fn full_outage_all_killed_at_once() {
     assert_history_kept(&uuid, &addrs, &refs);
 }
 
+/// A power cut that also cuts one node's grastate.dat short (Galera rewrites it in place)
+/// and leaves another's gvwstate.dat unreadable: the first node reads its position from
+/// InnoDB with a warning that names the file (keeping the damaged one), the second ignores
+/// its saved view, and the cluster comes back with every row and its own history.
+#[test]
+fn full_outage_with_damaged_state_files() {
+    let mut lab = Lab::new("dmgsvc");
+    let (nodes, addrs) = outage_after_rows(&mut lab, 20);
+    let uuid = grastate_uuid(&nodes[0]);
+    let grastate = nodes[1].data_dir().join("grastate.dat");
+    let text = std::fs::read_to_string(&grastate).unwrap();
+    let cut = &text[..text.find("seqno").unwrap() + 6];
+    std::fs::write(&grastate, cut).unwrap();
+    std::fs::write(
+        nodes[2].data_dir().join("gvwstate.dat"),
+        "my_uuid: \u{0}\u{0}\n#vwbeg\n",
+    )
+    .unwrap();
+
+    let (running, _) = start_all(&nodes, &env(&lab));
+    let refs: Vec<&Running> = running.iter().collect();
+    assert_one_cluster(&addrs, &refs);
+    assert_rows_everywhere(&addrs, 0..20);
+    assert_history_kept(&uuid, &addrs, &refs);
+    let log = running[1].log();
+    assert!(
+        log.contains("grastate.dat cannot be parsed (the file is cut short")
+            && log.contains("recovering the position from InnoDB instead")
+            && log.contains("the damaged file is kept as"),
+        "{log}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(nodes[1].data_dir().join("grastate.dat.damaged")).unwrap(),
+        cut
+    );
+    let log = running[2].log();
+    assert!(
+        log.contains("gvwstate.dat cannot be parsed: ignored"),
+        "{log}"
+    );
+}
+
 /// Killed one by one, writes in between: the first one killed is stale. Restarted together,
 /// a node with the newest data leads and no acknowledged row is lost.
 #[test]
@@ -447,4 +489,87 @@ fn partitioned_node_never_bootstraps() {
     assert_eq!(assert_one_cluster(&addrs, &refs), uuid);
     assert_eq!(bootstraps(&running[2]), 0, "{}", running[2].log());
     assert_eq!(rows(addrs[2]).unwrap(), (0..10).collect::<Vec<i64>>());
+}
+
+/// With a cluster key, a node trusts only the reports signed with it. A node in DNS with
+/// another key is unknown to the others (never absent): the fresh cluster waits for it,
+/// and nobody bootstraps. With the right key, the same node forms one cluster with them.
+#[test]
+fn a_cluster_key_admits_only_the_nodes_that_hold_it() {
+    let mut lab = Lab::new("keysvc");
+    let nodes: Vec<Node> = (1..=3).map(|k| lab.node(k)).collect();
+    let addrs: Vec<Ipv4Addr> = nodes.iter().map(|n| n.addr).collect();
+    let secret = |name: &str, key: &str| {
+        let path = lab.dir.join(name);
+        std::fs::write(&path, format!("{key}\n")).unwrap();
+        path.display().to_string()
+    };
+    let key = secret("cluster-key", "the-cluster-key-of-keysvc");
+    let wrong = secret("wrong-key", "a-key-of-another-cluster");
+    let env = env(&lab);
+    let keyed = with(&env, &[("CLUSTER_KEY_FILE", &key)]);
+    let stranger = with(&env, &[("CLUSTER_KEY_FILE", &wrong)]);
+    lab.set_dns(&addrs);
+    let n1 = start(&nodes[0], &keyed);
+    let n2 = start(&nodes[1], &keyed);
+    let mut n3 = start(&nodes[2], &stranger);
+
+    let n3_addr = addrs[2].to_string();
+    let unusable = format!("{n3_addr} answered its state with something unusable");
+    for r in [&n1, &n2] {
+        assert!(
+            r.wait_log(&unusable, Duration::from_secs(30)),
+            "{}",
+            r.log()
+        );
+    }
+    // Each side says why: the stranger does not accept the keyed nodes' signatures, and
+    // they do not accept its.
+    for r in [&n1, &n2, &n3] {
+        assert!(
+            r.wait_log(
+                "it does not accept this node's signature: wrong signature (another cluster key?)",
+                Duration::from_secs(30)
+            ),
+            "{}",
+            r.log()
+        );
+    }
+    // Both keyed nodes wait for the node they cannot trust.
+    for a in &addrs[..2] {
+        let waits = wait_until(Duration::from_secs(30), || {
+            node_state(*a).is_some_and(|s| s["waiting_for"].to_string().contains(&n3_addr))
+        });
+        assert!(
+            waits,
+            "{a} does not wait for {n3_addr}: {:?}",
+            node_state(*a)
+        );
+    }
+    let all = [&n1, &n2, &n3];
+    assert_eq!(
+        all.iter().map(|r| bootstraps(r)).sum::<usize>(),
+        0,
+        "{}",
+        logs(&all)
+    );
+
+    // The stranger stops (a stop signal ends its start-up: 128+15); started again with
+    // the cluster's key, it is one of them.
+    n3.signal(Signal::SIGTERM);
+    assert_eq!(
+        n3.wait_exit(Duration::from_secs(60)),
+        Some(143),
+        "{}",
+        n3.log()
+    );
+    let n3 = start(&nodes[2], &keyed);
+    let all = [&n1, &n2, &n3];
+    assert_one_cluster(&addrs, &all);
+    assert_eq!(
+        all.iter().map(|r| bootstraps(r)).sum::<usize>(),
+        1,
+        "{}",
+        logs(&all)
+    );
 }

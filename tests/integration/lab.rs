@@ -343,8 +343,10 @@ mount --bind "$LAB_DIR/initdb" /docker-entrypoint-initdb.d
 mount -t tmpfs -o mode=1777 tmpfs /tmp
 mount -t tmpfs -o mode=755 tmpfs /run
 hostname "$LAB_HOSTNAME"
+# A test may hide a folder of the image (an image built without a package).
+if [ -n "${LAB_HIDE_DIR:-}" ]; then mount -t tmpfs tmpfs "$LAB_HIDE_DIR"; fi
 bin="$LAB_BIN"
-unset LAB_DIR LAB_HOSTNAME LAB_BIN
+unset LAB_DIR LAB_HOSTNAME LAB_BIN LAB_HIDE_DIR
 exec "$bin" "$@"
 "#;
 

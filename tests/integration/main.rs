@@ -12,5 +12,6 @@ mod lab;
 mod node_bad_input;
 mod node_single;
 mod proxy;
+mod soak;
 mod supervisor;
 mod swarm;

@@ -26,6 +26,7 @@ fn each_bad_input_is_one_clear_line_and_touches_nothing() {
     let secret = lab.dir.join("pw");
     fs::write(&secret, "x").unwrap();
     let secret = secret.display().to_string();
+    let lab_dir = lab.dir.display().to_string();
 
     let svc = ("DB_SERVICE_NAME", "badsvc");
     let root = ("MYSQL_ROOT_PASSWORD", "pw");
@@ -39,6 +40,26 @@ fn each_bad_input_is_one_clear_line_and_touches_nothing() {
         (
             vec![svc, ("MYSQL_ROOT_PASSWORD_FILE", "/run/secrets/missing")],
             "MYSQL_ROOT_PASSWORD_FILE names /run/secrets/missing",
+        ),
+        (
+            vec![svc, ("MYSQL_ROOT_PASSWORD_FILE", lab_dir.as_str())],
+            "which cannot be read",
+        ),
+        (
+            vec![svc, root, ("MYSQL_DATABASE", "my`db")],
+            "MYSQL_DATABASE must be",
+        ),
+        (
+            vec![("DB_SERVICE_NAME", "bad_name!"), root],
+            "DB_SERVICE_NAME is not a valid DNS name",
+        ),
+        (
+            vec![svc, root, ("CLUSTER_SIZE", "-3")],
+            "CLUSTER_SIZE must be",
+        ),
+        (
+            vec![svc, root, ("CLUSTER_KEY", "short")],
+            "CLUSTER_KEY must be at least 16 characters",
         ),
         (
             vec![svc, root, ("MYSQL_USER", "app")],
@@ -97,6 +118,119 @@ fn each_bad_input_is_one_clear_line_and_touches_nothing() {
             .join("mariadb.conf.d/99-galera-init.cnf")
             .exists()
     );
+
+    // The state port is taken: one line naming HTTP_PORT.
+    let mut holder = std::process::Command::new("ip")
+        .args(["netns", "exec", &n1.ns, "python3", "-c"])
+        .arg(
+            "import socket,time\ns=socket.socket()\ns.bind(('0.0.0.0',9200))\ns.listen()\n\
+             print('bound',flush=True)\ntime.sleep(120)",
+        )
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut bound = String::new();
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(holder.stdout.as_mut().unwrap()),
+        &mut bound,
+    )
+    .unwrap();
+    assert_eq!(bound.trim(), "bound");
+    let mut node = n1.start(&[svc, root], &[]);
+    let code = node.wait_exit(Duration::from_secs(30));
+    let _ = holder.kill();
+    let _ = holder.wait();
+    let log = node.log();
+    assert_eq!(code, Some(1), "{log}");
+    let lines: Vec<&str> = log.lines().filter(|l| l.contains("ERROR")).collect();
+    assert_eq!(lines.len(), 1, "{log}");
+    assert!(
+        lines[0].contains("cannot serve the node state on port 9200 (HTTP_PORT)"),
+        "{log}"
+    );
+    assert_eq!(n1.data_entries(), before);
+
+    // A datadir that cannot be written (immutable, as a read-only mount would be), and
+    // one on a full file system: one line each, nothing changed.
+    let one_error = |node: &mut crate::lab::Running, want: &str| {
+        let code = node.wait_exit(Duration::from_secs(30));
+        let log = node.log();
+        assert_eq!(code, Some(1), "{want}: {log}");
+        let lines: Vec<&str> = log.lines().filter(|l| l.contains("ERROR")).collect();
+        assert_eq!(lines.len(), 1, "one error line for {want}: {log}");
+        assert!(lines[0].contains(want), "{want:?} not in {log}");
+    };
+    let data = n1.data_dir().display().to_string();
+    crate::lab::sh(&["chattr", "+i", &data]);
+    let mut node = n1.start(&[svc, root], &[]);
+    let immutable = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        one_error(&mut node, "datadir /var/lib/mysql is not writable")
+    }));
+    crate::lab::sh(&["chattr", "-i", &data]);
+    immutable.unwrap();
+    assert_eq!(n1.data_entries(), before);
+
+    let n2 = lab.node(2);
+    lab.set_dns(&[n2.addr]);
+    let small = n2.data_dir().display().to_string();
+    crate::lab::sh(&["mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs", &small]);
+    fs::create_dir(n2.data_dir().join("mysql")).unwrap();
+    fs::write(n2.data_dir().join("grastate.dat"), &grastate).unwrap();
+    // Fill it: the write fails once the file system is full.
+    let _ = fs::write(n2.data_dir().join("filler"), vec![0u8; 8 << 20]);
+    let full_before = n2.data_entries();
+    let mut node = n2.start(&[svc, root], &[]);
+    let full = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        one_error(&mut node, "MiB free, less than the 16 MiB a start needs");
+        assert_eq!(n2.data_entries(), full_before);
+    }));
+    crate::lab::sh(&["umount", &small]);
+    full.unwrap();
+    lab.set_dns(&[n1.addr]);
+
+    // mariadbd or the Galera provider missing from the image: one line naming the package.
+    for (extra, want) in [
+        (
+            ("PATH", "/usr/local/bin:/usr/bin:/bin"),
+            "mariadbd is not installed (not found in PATH=/usr/local/bin:/usr/bin:/bin): this \
+             image needs Debian's mariadb-server package",
+        ),
+        (
+            ("LAB_HIDE_DIR", "/usr/lib/galera"),
+            "the Galera provider is not installed (no /usr/lib/galera/libgalera_smm.so): this \
+             image needs Debian's galera-4 package",
+        ),
+    ] {
+        let mut node = n1.start(&[svc, root, extra], &[]);
+        one_error(&mut node, want);
+        assert_eq!(n1.data_entries(), before);
+    }
+
+    // A grastate.dat that cannot be parsed, where InnoDB cannot tell the position either
+    // (no ibdata1): refused, the file and the datadir left as they are.
+    let env = [svc, root];
+    for (text, want) in [
+        ("", "grastate.dat cannot be parsed (no uuid line)"),
+        (
+            "# GALERA saved state\nversion: 2.1\nuuid:    9acf4d34-acdb-11e6-bcc3-d3e36276629f\nseqno:   1",
+            "grastate.dat cannot be parsed (the file is cut short",
+        ),
+        ("uuid: garbage\nseqno: 3\n", "is not a UUID"),
+    ] {
+        fs::write(n1.data_dir().join("grastate.dat"), text).unwrap();
+        let mut node = n1.start(&env, &[]);
+        let code = node.wait_exit(Duration::from_secs(30));
+        let log = node.log();
+        assert_eq!(code, Some(1), "{want}: {log}");
+        let lines: Vec<&str> = log.lines().filter(|l| l.contains("ERROR")).collect();
+        assert_eq!(lines.len(), 1, "one error line for {want}: {log}");
+        assert!(lines[0].contains(want), "{want:?} not in {log}");
+        assert_eq!(n1.data_entries(), before, "datadir changed by {want}");
+        assert_eq!(
+            fs::read_to_string(n1.data_dir().join("grastate.dat")).unwrap(),
+            text
+        );
+    }
 }
 
 /// A position that cannot be recovered (mariadbd --wsrep-recover fails) stops the node with

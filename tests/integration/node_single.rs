@@ -9,17 +9,24 @@ use nix::sys::signal::Signal;
 
 use crate::lab::{Lab, Running, connect, status_var, wait_synced};
 
-const ROOT_PW: &str = "r00t'pa\"ss\\wörd";
+/// 200 characters, with quotes, a backslash and non-ASCII.
+const ROOT_PW: &str = "r00t'pa\"ss\\wörd-0123456789abcdefghijklmnopqrstuvwxyz0123456789abcdefghijklmnopqrstuvwxyz0123456789abcdefghijklmnopqrstuvwxyz0123456789abcdefghijklmnopqrstuvwxyz0123456789abcdefghijklmnopqrstuvwxyz0123";
 /// Quotes, a backslash and non-ASCII: the quoting must hold end to end.
 const USER_PW: &str = "it's a \\ \"tricky\" pässwörd 🔑";
 const USER: &str = "mysqldbuser";
 const DB: &str = "mytestdb";
+const CLUSTER_KEY: &str = "a-cluster-key-nobody-may-see";
 
-/// The seed's environment, with the user's password given as a Docker secret file.
+/// The seed's environment, with the user's password and a cluster key given as Docker
+/// secret files, and debug logging (which must not print a secret either).
 fn seed_env(lab: &Lab) -> Vec<(String, String)> {
     let secret = lab.dir.join("user-password");
     fs::write(&secret, format!("{USER_PW}\n")).unwrap();
+    let key = lab.dir.join("cluster-key");
+    fs::write(&key, format!("{CLUSTER_KEY}\n")).unwrap();
     vec![
+        ("RUST_LOG".into(), "debug".into()),
+        ("CLUSTER_KEY_FILE".into(), key.display().to_string()),
         ("DB_SERVICE_NAME".into(), lab.service.clone()),
         ("MYSQL_ROOT_PASSWORD".into(), ROOT_PW.into()),
         ("MYSQL_DATABASE".into(), DB.into()),
@@ -126,8 +133,9 @@ fn seed_node_bootstraps_serves_and_restarts() {
         Some("ON")
     );
 
-    // Secrets: not in the log, not in any process's argv, not in mariadbd's environment.
-    assert_no_secret_leaks(&node, &[ROOT_PW, USER_PW]);
+    // Secrets: not in the log (at debug level), not in any process's argv or environment
+    // (galera-init's own aside), not on the HTTP endpoints, not in a file that is not 0600.
+    assert_no_secret_leaks(&node, &[ROOT_PW, USER_PW, CLUSTER_KEY]);
 
     // SIGHUP reaches mariadbd (it prints its status report) and does not stop it.
     node.signal(Signal::SIGHUP);
@@ -156,7 +164,15 @@ fn seed_node_bootstraps_serves_and_restarts() {
     assert!(!grastate.contains("seqno:   -1"), "{grastate}");
     assert!(grastate.contains("safe_to_bootstrap: 1"), "{grastate}");
 
-    // Restart on the same volume: the data is there, initdb.d did not run again.
+    // Restart on the same volume, handed to another user meanwhile (a volume restored by
+    // root, say): it is given back to mysql, as the official image does; the data is there,
+    // initdb.d did not run again.
+    crate::lab::sh(&[
+        "chown",
+        "-R",
+        "nobody:nogroup",
+        &n1.data_dir().display().to_string(),
+    ]);
     let node = n1.start(&as_refs(&env), &[]);
     assert!(
         wait_synced(n1.addr, USER, USER_PW, 1, Duration::from_secs(90)),
@@ -174,38 +190,91 @@ fn seed_node_bootstraps_serves_and_restarts() {
 
 fn assert_no_secret_leaks(node: &Running, secrets: &[&str]) {
     let log = node.log();
+    assert!(log.contains("DEBUG"), "the node logs at debug level");
     let procs = node.processes();
     assert!(
         procs.len() >= 2,
         "expected galera-init and mariadbd: {procs:?}"
     );
+    let read =
+        |path: String| String::from_utf8_lossy(&fs::read(path).unwrap_or_default()).into_owned();
+    let endpoints: Vec<(&str, String)> = ["/state", "/status", "/metrics"]
+        .into_iter()
+        .map(|path| {
+            let url = format!("http://{}:9200{path}", node.node.addr);
+            let body = ureq::get(&url)
+                .call()
+                .map(|mut r| r.body_mut().read_to_string().unwrap_or_default())
+                .unwrap_or_default();
+            assert!(!body.is_empty(), "{path} answers");
+            (path, body)
+        })
+        .collect();
     for secret in secrets {
         assert!(!log.contains(secret), "a secret is in the log");
         for p in &procs {
-            let cmdline = fs::read(format!("/proc/{p}/cmdline")).unwrap_or_default();
             assert!(
-                !String::from_utf8_lossy(&cmdline).contains(secret),
+                !read(format!("/proc/{p}/cmdline")).contains(secret),
                 "a secret is in the argv of pid {p}"
             );
+            if *p != node.pid1 {
+                assert!(
+                    !read(format!("/proc/{p}/environ")).contains(secret),
+                    "a secret is in the environment of pid {p} ({})",
+                    read(format!("/proc/{p}/comm")).trim()
+                );
+            }
         }
-        let mdb = node.mariadbd_pid().expect("mariadbd runs");
-        let environ = fs::read(format!("/proc/{mdb}/environ")).unwrap();
-        assert!(
-            !String::from_utf8_lossy(&environ).contains(secret),
-            "a secret is in mariadbd's environment"
-        );
+        for (path, body) in &endpoints {
+            assert!(!body.contains(secret), "a secret is on {path}");
+        }
     }
     let mdb = node.mariadbd_pid().unwrap();
-    let environ =
-        String::from_utf8_lossy(&fs::read(format!("/proc/{mdb}/environ")).unwrap()).into_owned();
+    let environ = read(format!("/proc/{mdb}/environ"));
     for var in [
         "MYSQL_ROOT_PASSWORD",
         "MYSQL_PASSWORD",
         "MYSQL_USER",
         "MYSQL_DATABASE",
+        "CLUSTER_KEY",
     ] {
         assert!(!environ.contains(var), "{var} is in mariadbd's environment");
     }
+    // Every file the node can write (its volume, /etc/mysql, /run, /tmp): one that holds a
+    // secret is readable by its owner only.
+    let root = std::path::PathBuf::from(format!("/proc/{}/root", node.pid1));
+    let dirs = [
+        node.node.data_dir(),
+        node.node.etc_dir(),
+        root.join("run"),
+        root.join("tmp"),
+    ];
+    let mut checked = 0;
+    let mut stack: Vec<std::path::PathBuf> = dirs.to_vec();
+    while let Some(dir) = stack.pop() {
+        for entry in fs::read_dir(&dir).into_iter().flatten().flatten() {
+            let Ok(meta) = fs::symlink_metadata(entry.path()) else {
+                continue;
+            };
+            if meta.is_dir() {
+                stack.push(entry.path());
+            } else if meta.is_file() && meta.len() < 64 * 1024 * 1024 {
+                checked += 1;
+                let bytes = fs::read(entry.path()).unwrap_or_default();
+                let text = String::from_utf8_lossy(&bytes);
+                if secrets.iter().any(|s| text.contains(s)) {
+                    let mode = meta.permissions().mode() & 0o777;
+                    assert_eq!(
+                        mode & 0o077,
+                        0,
+                        "{} holds a secret, mode {mode:o}",
+                        entry.path().display()
+                    );
+                }
+            }
+        }
+    }
+    assert!(checked > 20, "only {checked} files looked at");
     // Files galera-init wrote under the datadir are private.
     for entry in fs::read_dir(node.node.data_dir()).unwrap() {
         let entry = entry.unwrap();

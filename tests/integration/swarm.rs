@@ -355,7 +355,14 @@ fn the_original_walkthrough_runs_in_swarm_mode_and_keeps_every_row() {
     for c in ids.iter().filter(|c| **c != seed[0]) {
         eprintln!("{}", said(c));
     }
-    let table = status(&ids[0]);
+    // The writer may be moving back to the seed at this moment (it was out of the writes
+    // while it served the joiners' transfers, and claims them again once they release it,
+    // after a round or the hold-off): read until the table shows one.
+    let mut table = String::new();
+    wait_until(Duration::from_secs(30), || {
+        table = status(&ids[0]);
+        table.contains("Master, Synced, Running")
+    });
     eprintln!(
         "seed healthy and Synced {:.1}s after service create; 3 after scale =3 in {:.1}s\n{table}",
         seed_time.as_secs_f32(),

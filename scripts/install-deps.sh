@@ -24,3 +24,7 @@ if ! command -v cargo >/dev/null; then
     echo "installing Rust (rustup, stable)"
     curl -sSf https://sh.rustup.rs | sh -s -- -y --profile minimal -c rustfmt,clippy
 fi
+if ! command -v cargo-deny >/dev/null; then
+    echo "installing cargo-deny (from crates.io, ~3 minutes)"
+    cargo install --locked cargo-deny@0.20.2
+fi

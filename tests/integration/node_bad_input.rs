@@ -100,13 +100,7 @@ fn each_bad_input_is_one_clear_line_and_touches_nothing() {
         (vec![svc, root, ("HTTP_PORT", "http")], "HTTP_PORT must be"),
     ];
     for (env, want) in cases {
-        let mut node = n1.start(&env, &[]);
-        let code = node.wait_exit(Duration::from_secs(30));
-        let log = node.log();
-        assert_eq!(code, Some(1), "{want}: {log}");
-        let lines: Vec<&str> = log.lines().filter(|l| l.contains("ERROR")).collect();
-        assert_eq!(lines.len(), 1, "one error line for {want}: {log}");
-        assert!(lines[0].contains(want), "{want:?} not in {log}");
+        assert_one_error(&mut n1.start(&env, &[]), want);
         assert_eq!(n1.data_entries(), before, "datadir changed by {want}");
         assert_eq!(
             fs::read_to_string(n1.data_dir().join("grastate.dat")).unwrap(),
@@ -137,34 +131,22 @@ fn each_bad_input_is_one_clear_line_and_touches_nothing() {
     .unwrap();
     assert_eq!(bound.trim(), "bound");
     let mut node = n1.start(&[svc, root], &[]);
-    let code = node.wait_exit(Duration::from_secs(30));
+    node.wait_exit(Duration::from_secs(30));
     let _ = holder.kill();
     let _ = holder.wait();
-    let log = node.log();
-    assert_eq!(code, Some(1), "{log}");
-    let lines: Vec<&str> = log.lines().filter(|l| l.contains("ERROR")).collect();
-    assert_eq!(lines.len(), 1, "{log}");
-    assert!(
-        lines[0].contains("cannot serve the node state on port 9200 (HTTP_PORT)"),
-        "{log}"
+    assert_one_error(
+        &mut node,
+        "cannot serve the node state on port 9200 (HTTP_PORT)",
     );
     assert_eq!(n1.data_entries(), before);
 
     // A datadir that cannot be written (immutable, as a read-only mount would be), and
     // one on a full file system: one line each, nothing changed.
-    let one_error = |node: &mut crate::lab::Running, want: &str| {
-        let code = node.wait_exit(Duration::from_secs(30));
-        let log = node.log();
-        assert_eq!(code, Some(1), "{want}: {log}");
-        let lines: Vec<&str> = log.lines().filter(|l| l.contains("ERROR")).collect();
-        assert_eq!(lines.len(), 1, "one error line for {want}: {log}");
-        assert!(lines[0].contains(want), "{want:?} not in {log}");
-    };
     let data = n1.data_dir().display().to_string();
     crate::lab::sh(&["chattr", "+i", &data]);
     let mut node = n1.start(&[svc, root], &[]);
     let immutable = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-        one_error(&mut node, "datadir /var/lib/mysql is not writable")
+        assert_one_error(&mut node, "datadir /var/lib/mysql is not writable")
     }));
     crate::lab::sh(&["chattr", "-i", &data]);
     immutable.unwrap();
@@ -181,7 +163,7 @@ fn each_bad_input_is_one_clear_line_and_touches_nothing() {
     let full_before = n2.data_entries();
     let mut node = n2.start(&[svc, root], &[]);
     let full = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-        one_error(&mut node, "MiB free, less than the 16 MiB a start needs");
+        assert_one_error(&mut node, "MiB free, less than the 16 MiB a start needs");
         assert_eq!(n2.data_entries(), full_before);
     }));
     crate::lab::sh(&["umount", &small]);
@@ -202,7 +184,7 @@ fn each_bad_input_is_one_clear_line_and_touches_nothing() {
         ),
     ] {
         let mut node = n1.start(&[svc, root, extra], &[]);
-        one_error(&mut node, want);
+        assert_one_error(&mut node, want);
         assert_eq!(n1.data_entries(), before);
     }
 
@@ -218,19 +200,24 @@ fn each_bad_input_is_one_clear_line_and_touches_nothing() {
         ("uuid: garbage\nseqno: 3\n", "is not a UUID"),
     ] {
         fs::write(n1.data_dir().join("grastate.dat"), text).unwrap();
-        let mut node = n1.start(&env, &[]);
-        let code = node.wait_exit(Duration::from_secs(30));
-        let log = node.log();
-        assert_eq!(code, Some(1), "{want}: {log}");
-        let lines: Vec<&str> = log.lines().filter(|l| l.contains("ERROR")).collect();
-        assert_eq!(lines.len(), 1, "one error line for {want}: {log}");
-        assert!(lines[0].contains(want), "{want:?} not in {log}");
+        assert_one_error(&mut n1.start(&env, &[]), want);
         assert_eq!(n1.data_entries(), before, "datadir changed by {want}");
         assert_eq!(
             fs::read_to_string(n1.data_dir().join("grastate.dat")).unwrap(),
             text
         );
     }
+}
+
+/// Waits for the node to exit and asserts exit code 1 and exactly one `ERROR` line, which
+/// contains `want`.
+fn assert_one_error(node: &mut crate::lab::Running, want: &str) {
+    let code = node.wait_exit(Duration::from_secs(30));
+    let log = node.log();
+    assert_eq!(code, Some(1), "{want}: {log}");
+    let lines: Vec<&str> = log.lines().filter(|l| l.contains("ERROR")).collect();
+    assert_eq!(lines.len(), 1, "one error line for {want}: {log}");
+    assert!(lines[0].contains(want), "{want:?} not in {log}");
 }
 
 /// A position that cannot be recovered (mariadbd --wsrep-recover fails) stops the node with

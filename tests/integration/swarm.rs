@@ -382,7 +382,21 @@ fn the_original_walkthrough_runs_in_swarm_mode_and_keeps_every_row() {
     assert_rows(std::slice::from_ref(other), 10);
 
     // The writer's container is killed: the others go on, Swarm's replacement joins.
-    let w = writer(&ids[0]).expect("a writer");
+    // Once the joiners release the seed from their transfers, the writes move back to it
+    // (the first member, as MaxScale would pick): wait for a writer that stays put.
+    let mut w = None;
+    let mut same = 0;
+    wait_until(Duration::from_secs(60), || {
+        let now = writer(&ids[0]);
+        same = if now.is_some() && now == w {
+            same + 1
+        } else {
+            0
+        };
+        w = now;
+        same >= 5
+    });
+    let w = w.expect("a writer");
     let killed = ids
         .iter()
         .find(|c| w.starts_with(c.as_str()) || c.starts_with(&w))

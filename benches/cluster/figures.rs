@@ -173,7 +173,7 @@ pub fn join(runs: usize, large_mib: u64) -> Vec<JoinRuns> {
     nodes::exec(
         seed,
         Kind::GaleraInit,
-        &format!("INSERT INTO {DB}.big (pad) SELECT REPEAT(MD5(seq), 32) FROM seq_1_to_1000"),
+        &format!("INSERT INTO {DB}.big (pad) SELECT REPEAT(MD5(seq), 32) FROM {DB}.seq_1_to_1000"),
     );
     let joiner = lab.node(4);
     let three: Vec<(&Node, Kind)> = nodes.iter().map(|n| (n, Kind::GaleraInit)).collect();
@@ -264,7 +264,7 @@ fn load(seed: &Node, mib: u64) {
             seed,
             Kind::GaleraInit,
             &format!(
-                "INSERT INTO {DB}.big (pad) SELECT REPEAT(MD5(RAND()), 32) FROM seq_1_to_8000"
+                "INSERT INTO {DB}.big (pad) SELECT REPEAT(MD5(RAND()), 32) FROM {DB}.seq_1_to_8000"
             ),
         );
     }

@@ -289,3 +289,50 @@ fn a_recovery_that_fails_stops_the_node_and_keeps_its_datadir() {
         node.log()
     );
 }
+
+/// A grastate.dat emptied by a power loss, on a datadir whose InnoDB holds no Galera
+/// position (it was made by `mariadb-install-db` and never joined a cluster): there is
+/// nothing to recover it from, so the node refuses with one line naming the file, and
+/// neither the file nor the datadir's entries change.
+#[test]
+fn a_damaged_grastate_with_no_position_in_innodb_is_refused() {
+    let mut lab = Lab::new("nopossvc");
+    let n1 = lab.node(1);
+    lab.set_dns(&[n1.addr]);
+    let data = n1.data_dir().display().to_string();
+    crate::lab::sh(&["chown", "mysql:mysql", &data]);
+    crate::lab::sh(&[
+        "mariadb-install-db",
+        &format!("--datadir={data}"),
+        "--user=mysql",
+        "--auth-root-authentication-method=normal",
+        "--skip-test-db",
+    ]);
+    assert!(
+        n1.data_dir().join("ibdata1").is_file(),
+        "install-db made no InnoDB"
+    );
+    fs::write(n1.data_dir().join("grastate.dat"), "").unwrap();
+    let without_logs = |v: Vec<String>| -> Vec<String> {
+        v.into_iter().filter(|f| f != "ddl_recovery.log").collect()
+    };
+    let before = without_logs(n1.data_entries());
+    let env = [
+        ("DB_SERVICE_NAME", "nopossvc"),
+        ("MYSQL_ROOT_PASSWORD", "pw"),
+    ];
+    let mut node = n1.start(&env, &[]);
+    assert_one_error(
+        &mut node,
+        "grastate.dat cannot be parsed (no uuid line) and InnoDB holds no position either",
+    );
+    // InnoDB was asked, and answered no position.
+    let log = node.log();
+    assert!(
+        log.contains("recovering it with mariadbd --wsrep-recover"),
+        "{log}"
+    );
+    assert!(!log.contains("started mariadbd"), "{log}");
+    assert_eq!(without_logs(n1.data_entries()), before);
+    assert_eq!(fs::read(n1.data_dir().join("grastate.dat")).unwrap(), b"");
+}

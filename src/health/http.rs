@@ -177,10 +177,7 @@ async fn nudge(State(ctx): State<Ctx>) -> Response {
 
 /// The joiner a reservation is for: the address it names itself by.
 fn joiner(headers: &HeaderMap) -> Option<IpAddr> {
-    headers
-        .get(crate::peer::PEER_HEADER)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse().ok())
+    crate::peer::http::named_peer(headers)
 }
 
 /// `POST /reserve-donor`: a joiner is about to take its state transfer from this node. The

@@ -31,7 +31,8 @@ use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 
-use crate::peer::auth::{self, ClusterKey};
+use crate::peer::auth::ClusterKey;
+use crate::peer::client::{PeerAgent, Prepared};
 use crate::state::{NodeState, Phase};
 
 /// How long a node must be the writer candidate before it claims `/master`: longer than
@@ -138,17 +139,16 @@ pub fn reserve_donor(
     own: IpAddr,
     key: Option<&ClusterKey>,
 ) -> Result<Reservation, String> {
-    let req = agent()
-        .post(&reservation_url(addr, port))
-        .header(crate::peer::PEER_HEADER, own.to_string());
-    let (req, _) = auth::sign(req, key, "POST", RESERVATION_PATH, Some(own));
+    let agent = reservation_agent(port, own, key);
+    let Prepared { req, token } = agent.post(addr, RESERVATION_PATH);
     let mut r = req.send_empty().map_err(|e| e.to_string())?;
+    let body = agent
+        .read_answer(token.as_deref(), &mut r, MAX_RESERVATION_ANSWER)
+        .map_err(|e| e.to_string())?;
     // A donor of an earlier version answers text: the joiner waits the whole delay.
-    Ok(r.body_mut()
-        .read_json::<Reservation>()
-        .unwrap_or(Reservation {
-            served_ms_ago: Some(0),
-        }))
+    Ok(serde_json::from_slice(&body).unwrap_or(Reservation {
+        served_ms_ago: Some(0),
+    }))
 }
 
 /// Tells the node at `addr` that this node (`own`) has its state (`DELETE
@@ -160,28 +160,19 @@ pub fn release_donor(
     own: IpAddr,
     key: Option<&ClusterKey>,
 ) -> Result<(), String> {
-    let req = agent()
-        .delete(&reservation_url(addr, port))
-        .header(crate::peer::PEER_HEADER, own.to_string());
-    let (req, _) = auth::sign(req, key, "DELETE", RESERVATION_PATH, Some(own));
-    req.call().map(|_| ()).map_err(|e| e.to_string())
+    let agent = reservation_agent(port, own, key);
+    let prepared = agent.delete(addr, RESERVATION_PATH);
+    prepared.req.call().map(|_| ()).map_err(|e| e.to_string())
 }
 
 /// Where a joiner reserves its donor.
 const RESERVATION_PATH: &str = "/reserve-donor";
 
-fn reservation_url(addr: IpAddr, port: u16) -> String {
-    format!(
-        "http://{}:{port}{RESERVATION_PATH}",
-        crate::galera::galera_host(addr)
-    )
-}
+/// The longest answer to a reservation read: far above the real one (a few bytes).
+const MAX_RESERVATION_ANSWER: u64 = 4096;
 
-fn agent() -> ureq::Agent {
-    ureq::Agent::config_builder()
-        .timeout_global(Some(Duration::from_secs(2)))
-        .build()
-        .new_agent()
+fn reservation_agent(port: u16, own: IpAddr, key: Option<&ClusterKey>) -> PeerAgent {
+    PeerAgent::new(port, Some(own), key.cloned(), Duration::from_secs(2))
 }
 
 /// Health settings from the environment.

@@ -7,8 +7,8 @@ use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
 use super::{Flags, HealthSettings, Watch};
-use crate::peer::auth::{self, ClusterKey};
-use crate::peer::client::HttpPeers;
+use crate::peer::auth::ClusterKey;
+use crate::peer::client::{HttpPeers, PeerAgent};
 use crate::state::Shared;
 
 /// How often the peers are asked.
@@ -73,18 +73,9 @@ impl Nudge {
 /// draining, and the next writer should not wait for its next round to see it.
 fn nudge_peers(peers: Vec<IpAddr>, port: u16, own: Option<IpAddr>, key: Option<ClusterKey>) {
     std::thread::spawn(move || {
-        let agent = ureq::Agent::config_builder()
-            .timeout_global(Some(TIMEOUT))
-            .build()
-            .new_agent();
+        let agent = PeerAgent::new(port, own, key, TIMEOUT);
         for a in peers {
-            let url = format!("http://{}:{port}/nudge", crate::galera::galera_host(a));
-            let mut req = agent.post(&url);
-            if let Some(o) = own {
-                req = req.header(crate::peer::PEER_HEADER, o.to_string());
-            }
-            let (req, _) = auth::sign(req, key.as_ref(), "POST", "/nudge", own);
-            let _ = req.send_empty();
+            let _ = agent.post(a, "/nudge").req.send_empty();
         }
     });
 }

@@ -11,25 +11,144 @@ use super::report::{self, MAX_REPORT};
 use crate::galera::galera_host;
 use crate::state::NodeState;
 
-/// Asks peers over HTTP.
-pub struct HttpPeers {
+/// Requests to the other nodes' state ports, for every client of them in this binary (the
+/// election's `/state`, the health thread's `/nudge`, a joiner's `/reserve-donor`): each
+/// names this node (`origin`) in [`PEER_HEADER`], is signed with the cluster key when
+/// there is one, and has its answer's signature checked.
+#[derive(Clone)]
+pub struct PeerAgent {
     agent: ureq::Agent,
     port: u16,
     origin: Option<IpAddr>,
     key: Option<ClusterKey>,
 }
 
+/// A request ready to send, and the token its answer must be signed for (with a key).
+pub struct Prepared<B> {
+    /// The request, named and signed.
+    pub req: ureq::RequestBuilder<B>,
+    /// The token the answer must be signed for, when the request was signed.
+    pub token: Option<String>,
+}
+
+/// Why a peer's answer is not used.
+#[derive(Debug, thiserror::Error)]
+pub enum AnswerError {
+    /// No answer, or an HTTP error status.
+    #[error("{0}")]
+    Http(#[from] ureq::Error),
+    /// The answer is not signed as the cluster key requires.
+    #[error("{0}")]
+    Auth(#[from] auth::AuthError),
+    /// The answer's body is longer than the caller accepts.
+    #[error("the answer is larger than {0} bytes")]
+    TooLarge(u64),
+}
+
+impl PeerAgent {
+    /// Requests to peers serving on `port`, from the node at `origin`, signed with `key`;
+    /// each gives up after `timeout`.
+    pub fn new(
+        port: u16,
+        origin: Option<IpAddr>,
+        key: Option<ClusterKey>,
+        timeout: Duration,
+    ) -> PeerAgent {
+        let agent = ureq::Agent::config_builder()
+            .timeout_global(Some(timeout))
+            .http_status_as_error(true)
+            .build()
+            .new_agent();
+        PeerAgent {
+            agent,
+            port,
+            origin,
+            key,
+        }
+    }
+
+    /// `GET path` on the node at `addr`.
+    pub fn get(&self, addr: IpAddr, path: &str) -> Prepared<ureq::typestate::WithoutBody> {
+        self.prepare(self.agent.get(&self.url(addr, path)), "GET", path)
+    }
+
+    /// `POST path` on the node at `addr`.
+    pub fn post(&self, addr: IpAddr, path: &str) -> Prepared<ureq::typestate::WithBody> {
+        self.prepare(self.agent.post(&self.url(addr, path)), "POST", path)
+    }
+
+    /// `DELETE path` on the node at `addr`.
+    pub fn delete(&self, addr: IpAddr, path: &str) -> Prepared<ureq::typestate::WithoutBody> {
+        self.prepare(self.agent.delete(&self.url(addr, path)), "DELETE", path)
+    }
+
+    fn url(&self, addr: IpAddr, path: &str) -> String {
+        format!("http://{}:{}{path}", galera_host(addr), self.port)
+    }
+
+    fn prepare<B>(
+        &self,
+        mut req: ureq::RequestBuilder<B>,
+        method: &str,
+        path: &str,
+    ) -> Prepared<B> {
+        if let Some(o) = self.origin {
+            req = req.header(PEER_HEADER, o.to_string());
+        }
+        let (req, token) = auth::sign(req, self.key.as_ref(), method, path, self.origin);
+        Prepared { req, token }
+    }
+
+    /// The body of the answer to a request prepared with `token`, at most `limit` bytes,
+    /// once its signature is checked (with a key): an unsigned or wrongly signed answer is
+    /// an error, and so is a peer saying that it does not accept this node's signature.
+    pub fn read_answer(
+        &self,
+        token: Option<&str>,
+        resp: &mut ureq::http::Response<ureq::Body>,
+        limit: u64,
+    ) -> Result<Vec<u8>, AnswerError> {
+        let header = |name: &str| {
+            resp.headers()
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_string)
+        };
+        let signature = header(SIGNATURE_HEADER);
+        let refused = header(AUTH_ERROR_HEADER);
+        let body = resp
+            .body_mut()
+            .with_config()
+            .limit(limit)
+            .read_to_vec()
+            .map_err(|e| match e {
+                ureq::Error::BodyExceedsLimit(_) => AnswerError::TooLarge(limit),
+                e => AnswerError::Http(e),
+            })?;
+        if let (Some(key), Some(token)) = (&self.key, token) {
+            if let (None, Some(why)) = (&signature, refused) {
+                return Err(auth::AuthError::Refused(why).into());
+            }
+            key.check_response(token, &body, signature.as_deref())?;
+        }
+        Ok(body)
+    }
+}
+
+/// Asks peers for their state (`GET /state`).
+pub struct HttpPeers {
+    agent: PeerAgent,
+}
+
 /// How long a peer may take to answer before it counts as unknown: a peer that trickles
 /// its answer (or never ends it) is cut off here.
 pub const TIMEOUT: Duration = Duration::from_secs(1);
 
-/// Why a peer's answer is not used.
+/// Why a peer's report is not used.
 #[derive(Debug, thiserror::Error)]
 enum FetchError {
     #[error("{0}")]
-    Http(#[from] ureq::Error),
-    #[error("{0}")]
-    Auth(#[from] auth::AuthError),
+    Answer(#[from] AnswerError),
     #[error("{0}")]
     Report(#[from] report::ReportError),
 }
@@ -48,16 +167,8 @@ impl HttpPeers {
         key: Option<ClusterKey>,
         timeout: Duration,
     ) -> HttpPeers {
-        let agent = ureq::Agent::config_builder()
-            .timeout_global(Some(timeout))
-            .http_status_as_error(true)
-            .build()
-            .new_agent();
         HttpPeers {
-            agent,
-            port,
-            origin,
-            key,
+            agent: PeerAgent::new(port, origin, key, timeout),
         }
     }
 
@@ -66,7 +177,7 @@ impl HttpPeers {
     pub fn fetch(&self, addr: IpAddr) -> Option<NodeState> {
         match self.try_fetch(addr) {
             Ok(state) => Some(state),
-            Err(FetchError::Http(e)) => {
+            Err(FetchError::Answer(AnswerError::Http(e))) => {
                 log::debug!("{addr}: {e}");
                 None
             }
@@ -84,40 +195,15 @@ impl HttpPeers {
     }
 
     fn try_fetch(&self, addr: IpAddr) -> Result<NodeState, FetchError> {
-        let path = "/state";
-        let url = format!("http://{}:{}{path}", galera_host(addr), self.port);
-        let mut req = self.agent.get(&url);
-        if let Some(o) = self.origin {
-            req = req.header(PEER_HEADER, o.to_string());
-        }
-        let token;
-        (req, token) = auth::sign(req, self.key.as_ref(), "GET", path, self.origin);
-        let mut resp = req.call()?;
-        let header = |name: &str| {
-            resp.headers()
-                .get(name)
-                .and_then(|v| v.to_str().ok())
-                .map(str::to_string)
-        };
-        let signature = header(SIGNATURE_HEADER);
-        let refused = header(AUTH_ERROR_HEADER);
-        let body = resp
-            .body_mut()
-            .with_config()
-            .limit(MAX_REPORT)
-            .read_to_vec()
+        let prepared = self.agent.get(addr, "/state");
+        let mut resp = prepared.req.call().map_err(AnswerError::from)?;
+        let body = self
+            .agent
+            .read_answer(prepared.token.as_deref(), &mut resp, MAX_REPORT)
             .map_err(|e| match e {
-                ureq::Error::BodyExceedsLimit(_) => {
-                    FetchError::Report(report::ReportError::TooLarge)
-                }
-                e => FetchError::Http(e),
+                AnswerError::TooLarge(_) => FetchError::Report(report::ReportError::TooLarge),
+                e => e.into(),
             })?;
-        if let (Some(key), Some(token)) = (&self.key, &token) {
-            if let (None, Some(why)) = (&signature, refused) {
-                return Err(auth::AuthError::Refused(why).into());
-            }
-            key.check_response(token, &body, signature.as_deref())?;
-        }
         Ok(report::decode(&body)?)
     }
 

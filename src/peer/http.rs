@@ -50,11 +50,7 @@ pub fn router(state: Shared, learned: Learned, overlay: Overlay) -> Router {
 }
 
 async fn state_handler(State(ctx): State<Ctx>, headers: HeaderMap) -> axum::Json<NodeState> {
-    if let Some(addr) = headers
-        .get(PEER_HEADER)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<IpAddr>().ok())
-    {
+    if let Some(addr) = named_peer(&headers) {
         ctx.learned.note(addr);
     }
     let mut s = ctx.state.get();
@@ -118,6 +114,13 @@ async fn check(State(key): State<ClusterKey>, mut req: Request, next: Next) -> R
         parts.headers.insert(SIGNATURE_HEADER, v);
     }
     Response::from_parts(parts, Body::from(bytes))
+}
+
+/// The address a request's sender names itself by ([`PEER_HEADER`]), if it names one.
+/// With a cluster key, [`authenticate`] has removed the header from a request that is not
+/// signed.
+pub fn named_peer(headers: &HeaderMap) -> Option<IpAddr> {
+    header_text(headers, PEER_HEADER)?.parse().ok()
 }
 
 fn header_text(headers: &HeaderMap, name: &str) -> Option<String> {

@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 use super::auth::{AUTH_HEADER, ClusterKey};
 use super::client::HttpPeers;
 use super::{Learned, PEER_HEADER, http};
+use crate::health::{self, Reservation};
 use crate::state::{NodeState, Phase, Shared};
 
 const LOCAL: IpAddr = IpAddr::V4(std::net::Ipv4Addr::LOCALHOST);
@@ -27,7 +28,15 @@ fn serve(key: Option<ClusterKey>) -> (u16, Learned) {
     });
     let learned = Learned::default();
     let router = http::router(state, learned.clone(), Arc::new(|_: &mut NodeState| {}))
-        .route("/nudge", axum::routing::post(|| async { "nudged" }));
+        .route("/nudge", axum::routing::post(|| async { "nudged" }))
+        .route(
+            "/reserve-donor",
+            axum::routing::post(|| async {
+                axum::Json(Reservation {
+                    served_ms_ago: Some(500),
+                })
+            }),
+        );
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let port = listener.local_addr().unwrap().port();
     http::spawn(listener, http::authenticate(router, key)).unwrap();
@@ -234,6 +243,31 @@ fn idle_and_slow_clients_do_not_block_the_server() {
                 "connection still open after {:?}: {e}",
                 http::HEADER_TIMEOUT
             ),
+        }
+    }
+}
+
+/// A joiner with a key takes a donor reservation only from a donor that signs its answer
+/// with that key: a node that cannot sign (no key) or signs with another does not hold
+/// the joiner's start for its drain delay.
+#[test]
+fn a_reservation_is_trusted_only_with_the_right_key() {
+    let a = "a-cluster-key-of-some-length";
+    let b = "another-cluster-key-entirely";
+    let own = origin().unwrap();
+    let cases = [
+        (None, None, Ok(())),
+        (Some(a), Some(a), Ok(())),
+        (None, Some(a), Err("not signed")),
+        (Some(b), Some(a), Err("401")),
+    ];
+    for (server, client, want) in cases {
+        let (port, _) = serve(server.map(key));
+        let got = health::reserve_donor(LOCAL, port, own, client.map(key).as_ref());
+        match (want, got) {
+            (Ok(()), Ok(r)) => assert_eq!(r.served_ms_ago, Some(500)),
+            (Err(why), Err(e)) => assert!(e.contains(why), "server {server:?}: {e}"),
+            (want, got) => panic!("server {server:?}, client {client:?}: {got:?}, not {want:?}"),
         }
     }
 }

@@ -572,4 +572,11 @@ fn a_cluster_key_admits_only_the_nodes_that_hold_it() {
         "{}",
         logs(&all)
     );
+    // Both joiners reserved their donor with a signed request and took its signed answer.
+    let reserved = all
+        .iter()
+        .filter(|r| r.log().contains("donor, to leave the read pool"))
+        .count();
+    assert_eq!(reserved, 2, "{}", logs(&all));
+    assert!(!logs(&all).contains("cannot reserve"), "{}", logs(&all));
 }

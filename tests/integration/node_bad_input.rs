@@ -220,6 +220,15 @@ fn assert_one_error(node: &mut crate::lab::Running, want: &str) {
     assert!(lines[0].contains(want), "{want:?} not in {log}");
 }
 
+/// A datadir's entries without `ddl_recovery.log`, which any run of mariadbd (even
+/// `--wsrep-recover`) may create or remove.
+fn entries_but_ddl_log(entries: Vec<String>) -> Vec<String> {
+    entries
+        .into_iter()
+        .filter(|f| f != "ddl_recovery.log")
+        .collect()
+}
+
 /// A position that cannot be recovered (mariadbd --wsrep-recover fails) stops the node with
 /// one line saying why, before anything else runs: starting without the position would let
 /// Galera overwrite InnoDB's record of the cluster's history. Once the cause is gone, the
@@ -265,16 +274,11 @@ fn a_recovery_that_fails_stops_the_node_and_keeps_its_datadir() {
     assert!(!log.contains("started mariadbd"), "{log}");
     // Nothing was initialised or replaced (the failed mariadbd run may have processed its
     // own DDL recovery log).
-    let kept: Vec<String> = before
-        .into_iter()
-        .filter(|f| f != "ddl_recovery.log")
-        .collect();
-    let now: Vec<String> = n1
-        .data_entries()
-        .into_iter()
-        .filter(|f| f != "ddl_recovery.log")
-        .collect();
-    assert_eq!(now, kept, "datadir entries");
+    assert_eq!(
+        entries_but_ddl_log(n1.data_entries()),
+        entries_but_ddl_log(before),
+        "datadir entries"
+    );
     assert_eq!(state("grastate.dat"), grastate);
     assert_eq!(state("galera-init.json"), record);
 
@@ -313,10 +317,7 @@ fn a_damaged_grastate_with_no_position_in_innodb_is_refused() {
         "install-db made no InnoDB"
     );
     fs::write(n1.data_dir().join("grastate.dat"), "").unwrap();
-    let without_logs = |v: Vec<String>| -> Vec<String> {
-        v.into_iter().filter(|f| f != "ddl_recovery.log").collect()
-    };
-    let before = without_logs(n1.data_entries());
+    let before = entries_but_ddl_log(n1.data_entries());
     let env = [
         ("DB_SERVICE_NAME", "nopossvc"),
         ("MYSQL_ROOT_PASSWORD", "pw"),
@@ -333,6 +334,6 @@ fn a_damaged_grastate_with_no_position_in_innodb_is_refused() {
         "{log}"
     );
     assert!(!log.contains("started mariadbd"), "{log}");
-    assert_eq!(without_logs(n1.data_entries()), before);
+    assert_eq!(entries_but_ddl_log(n1.data_entries()), before);
     assert_eq!(fs::read(n1.data_dir().join("grastate.dat")).unwrap(), b"");
 }

@@ -7,7 +7,7 @@
 //! resolver and HTTP client in a node, and against a model of Galera in the simulation
 //! (`tests/sim`).
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
 use std::time::Duration;
 
@@ -24,8 +24,14 @@ pub trait World {
     /// Nodes that asked this node for its state lately: they exist even if DNS does not
     /// list them yet.
     fn learned(&mut self) -> Vec<IpAddr>;
-    /// The state of each address (`None`: it did not answer).
+    /// The state of each address (`None`: it did not answer, or answered something that
+    /// cannot be used).
     fn fetch(&mut self, addrs: &[IpAddr]) -> Vec<(IpAddr, Option<NodeState>)>;
+    /// The addresses whose answer to the last [`World::fetch`] could not be used, though
+    /// they answered: nodes that run but whose word cannot be taken (another cluster key).
+    fn unreadable(&self) -> Vec<IpAddr> {
+        Vec::new()
+    }
 }
 
 /// The state an election keeps between rounds.
@@ -39,6 +45,9 @@ pub struct Election {
     stable_since: Duration,
     last: String,
     primary_seen: bool,
+    /// Since when each listed node has said nothing usable: no answer, or an answer that
+    /// it bootstraps or joins (whether that goes anywhere is unknown).
+    quiet: BTreeMap<IpAddr, Duration>,
 }
 
 impl Election {
@@ -53,6 +62,7 @@ impl Election {
             stable_since: now,
             last: String::new(),
             primary_seen: false,
+            quiet: BTreeMap::new(),
         }
     }
 
@@ -128,12 +138,16 @@ impl Election {
             .filter_map(|(_, s)| s.as_ref())
             .flat_map(|s| s.known.iter().copied())
             .collect();
+        let gone = self.note_quiet(&listed, addr, &answers, now);
+        let unreadable = world.unreadable();
         let mut own = own.clone();
         own.address = Some(addr);
         let plan = decide(&Inputs {
             own: &own,
             listed: &listed,
             peers: &answers,
+            gone: &gone,
+            unreadable: &unreadable,
             stable_for: now.saturating_sub(self.stable_since),
             waited: now.saturating_sub(self.started),
             force,
@@ -143,14 +157,44 @@ impl Election {
         self.log(plan)
     }
 
+    /// Notes which listed nodes said nothing usable this round; returns those that have
+    /// said nothing usable for `OUTAGE_TIMEOUT`.
+    fn note_quiet(
+        &mut self,
+        listed: &[IpAddr],
+        own: IpAddr,
+        answers: &[(IpAddr, Option<NodeState>)],
+        now: Duration,
+    ) -> Vec<IpAddr> {
+        use crate::state::Phase;
+        self.quiet.retain(|a, _| listed.contains(a));
+        for a in listed.iter().filter(|a| **a != own) {
+            let answer = answers
+                .iter()
+                .find(|(p, _)| p == a)
+                .and_then(|(_, s)| s.as_ref());
+            let quiet =
+                answer.is_none_or(|s| matches!(s.phase, Phase::Bootstrapping | Phase::Joining));
+            if quiet {
+                self.quiet.entry(*a).or_insert(now);
+            } else {
+                self.quiet.remove(a);
+            }
+        }
+        self.quiet
+            .iter()
+            .filter(|(_, since)| now.saturating_sub(**since) >= self.params.outage_timeout)
+            .map(|(a, _)| *a)
+            .collect()
+    }
+
     fn log(&mut self, plan: Plan) -> Plan {
         let line = plan.describe();
         if line != self.last {
             match &plan {
-                Plan::Bootstrap { forced: true, .. } => {
+                Plan::Bootstrap { kind, .. } if kind.forced() => {
                     log::warn!("MANUAL OVERRIDE: decision: {line}")
                 }
-                Plan::Refuse { .. } => {}
                 _ => log::info!("decision: {line}"),
             }
             self.last = line;

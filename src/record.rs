@@ -25,6 +25,10 @@
 //!   node with data present to do so: a majority of a view can then be used only once.
 //! - **`superseded`**: an override restarted the cluster from other data and gave this
 //!   node's history up; it has no say until an operator decides.
+//! - **`never_primary`**: galera-init initialised this datadir for a bootstrap that has not
+//!   reached a Primary component yet. Should mariadbd stop before it does (a bad option),
+//!   the datadir holds no transaction of any cluster: the next start treats it as an
+//!   unfinished initialisation, not as data that must be recovered.
 //!
 //! Mariabackup's SST clears the datadir, this file included; the monitor writes it again once
 //! the node is Primary. The transitions are pure methods, so the simulation runs them too.
@@ -129,6 +133,9 @@ pub struct Record {
     /// This node recorded that another node bootstraps (the bootstrap waits for it), and
     /// has not been in a Primary component since: that node may have gone on without it.
     pub accepted: Option<Member>,
+    /// galera-init initialised this datadir for a bootstrap, and the node has not been in a
+    /// Primary component since: no transaction of any cluster is in it yet.
+    pub never_primary: bool,
 }
 
 /// What a history looks like next to another.
@@ -143,6 +150,12 @@ pub enum Compat {
     },
     /// At least one lineage is unknown (data from before the record, or lost).
     Unknown,
+    /// This history has no record, and the other restarted from `after`, below this one's
+    /// position: whether this one's later transactions are the other's cannot be told.
+    Unplaced {
+        /// The restart's position: up to it, the histories are the same.
+        after: i64,
+    },
 }
 
 /// The epoch that wrote transaction `seqno`: the last one that started before it.
@@ -152,9 +165,21 @@ fn epoch_at(lineage: &[Epoch], seqno: i64) -> Option<&Epoch> {
 
 /// Compares the history of a node at `seqno` with lineage `mine` against the lineage
 /// `theirs` of a node at `their_seqno >= seqno`: is the first contained in the second?
+///
+/// A history without a record (`mine` empty: a restored backup, data migrated from another
+/// image) can still be placed when `theirs` never restarted below `seqno`: one cluster UUID
+/// has one history up to its first restart. Otherwise it is [`Compat::Unplaced`].
 pub fn compare(mine: &[Epoch], seqno: i64, theirs: &[Epoch]) -> Compat {
     if seqno <= 0 {
         return Compat::Same;
+    }
+    if mine.is_empty() && !theirs.is_empty() {
+        return theirs
+            .iter()
+            .map(|e| e.after)
+            .filter(|a| (0..seqno).contains(a))
+            .min()
+            .map_or(Compat::Same, |after| Compat::Unplaced { after });
     }
     match (epoch_at(mine, seqno), epoch_at(theirs, seqno)) {
         (Some(a), Some(b)) if a.id == b.id => Compat::Same,
@@ -365,7 +390,9 @@ mod tests {
             (&later, 150, &later, Compat::Same),
             (&branched, 60, &later, Compat::Diverged { after: 50 }),
             (&branched, 40, &later, Compat::Same),
-            (&[], 60, &later, Compat::Unknown),
+            // No record: placed up to the first restart, not past it.
+            (&[], 60, &later, Compat::Same),
+            (&[], 120, &later, Compat::Unplaced { after: 100 }),
             (&base, 60, &[], Compat::Unknown),
             (&base, 0, &[], Compat::Same),
             // A lineage recorded late (older data) still matches by id.

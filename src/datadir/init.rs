@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 use mysql::prelude::Queryable;
 
 use super::sql::{self, Statement};
-use super::{DataState, DatadirError, INIT_DONE, INIT_STARTED, Paths, RANDOM_PASSWORD_FILE, RunAs};
+use super::{DatadirError, INIT_DONE, INIT_STARTED, Paths, RANDOM_PASSWORD_FILE, RunAs};
 use crate::config::{RootPassword, Settings};
 use crate::fsutil::write_atomic;
 use crate::server;
@@ -74,38 +74,19 @@ impl From<Stopped> for InitError {
     }
 }
 
-/// Initialises a fresh (or interrupted) datadir: accounts from `settings`, then initdb.d.
-pub fn initialize(
-    sup: &mut Supervisor,
-    paths: &Paths,
-    settings: &Settings,
-    run_as: Option<RunAs>,
-    state: &DataState,
-) -> Result<(), InitError> {
-    build(sup, paths, settings, run_as, state)?;
-    commit(&paths.datadir)
-}
-
-/// Everything [`initialize`] does but the last step: the datadir is complete, but still
-/// marked unfinished ([`DataState::Interrupted`] to the next start, which does it again),
-/// so that it is no data yet. A node expected to bootstrap a fresh cluster builds it while
-/// the election settles, and commits it only when it does bootstrap; a node that joins
-/// instead clears it for its SST.
+/// Builds a new database in an empty datadir (accounts from `settings`, then initdb.d),
+/// but for the last step ([`commit`]): the datadir is complete, but still marked unfinished
+/// (an unfinished initialisation to the next start, which does it again), so that it is no
+/// data yet. A node expected to bootstrap a fresh cluster builds it while the election
+/// settles, and commits it only when it does bootstrap; a node that joins instead clears it
+/// for its SST.
 pub fn build(
     sup: &mut Supervisor,
     paths: &Paths,
     settings: &Settings,
     run_as: Option<RunAs>,
-    state: &DataState,
 ) -> Result<(), InitError> {
     let datadir = &paths.datadir;
-    if *state == DataState::Interrupted {
-        log::warn!(
-            "an earlier initialisation of {} did not finish: starting it again",
-            datadir.display()
-        );
-        super::clear_interrupted(datadir)?;
-    }
     let started = datadir.join(INIT_STARTED);
     write_atomic(&started, b"", 0o600).map_err(io_err(&started))?;
 

@@ -17,7 +17,7 @@ use std::path::{Path, PathBuf};
 
 use nix::unistd::{Gid, Uid};
 
-use crate::galera::grastate::{self, GraState};
+use crate::galera::grastate::{self, GRASTATE_FILE, GraState};
 
 /// The file-system layout of the image. Tests point it elsewhere; the binary uses
 /// [`Paths::standard`].
@@ -70,27 +70,73 @@ const IGNORED: &[&str] = &[
 pub const SST_IN_PROGRESS: &str = "sst_in_progress";
 
 /// Entries that show a datadir holds MariaDB data, whoever created it.
-const DATA_SIGNS: &[&str] = &["mysql", "ibdata1", "grastate.dat", "ib_logfile0"];
+const DATA_SIGNS: &[&str] = &["mysql", "ibdata1", GRASTATE_FILE, "ib_logfile0"];
+
+/// Left in the datadir by galera-init just before a node that holds data starts to join a
+/// running component, and removed once it is Synced. A full state transfer destroys it
+/// before it changes anything else (rsync's SST first syncs the datadir's top-level folders
+/// with `--delete`; mariabackup's clears the datadir before it writes the new data), while
+/// an IST never touches it. So after a crash, an SST script's marker (`sst_in_progress`)
+/// beside this folder means the transfer was still an IST handshake and the data is intact;
+/// the marker without it means a full transfer had begun. It is a folder because only
+/// folders are in the first step of rsync's transfer; `ignore_db_dirs` keeps it out of
+/// `SHOW DATABASES`.
+pub const JOIN_MARK: &str = ".galera-init-joining";
+
+/// Why a datadir holds no usable data although it is not empty.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Unfinished {
+    /// galera-init's initialisation did not finish (or it was a node's preparation while
+    /// an election settled).
+    Init,
+    /// A full state transfer into this node began and did not finish.
+    Transfer,
+}
 
 /// What galera-init finds in the datadir.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum DataState {
     /// Empty (a new volume): a bootstrapping node initialises it; a joiner lets SST fill it.
     Fresh,
-    /// galera-init started initialising it and did not finish: nothing in it was ever served,
-    /// so it is cleared and initialised again.
-    Interrupted,
+    /// Something galera-init or a state transfer began and did not finish: nothing in it was
+    /// ever served, so it is cleared (and initialised again, or filled by SST).
+    Interrupted(Unfinished),
     /// It holds a database. `grastate` is its Galera state, when the file exists.
     Existing {
         /// The parsed `grastate.dat`, if present.
         grastate: Option<GraState>,
+    },
+    /// It holds a database, but `grastate.dat` cannot be parsed (a power loss while Galera
+    /// rewrote it in place, or a server that stopped before Galera wrote anything in it).
+    Damaged {
+        /// What is wrong with the file.
+        problem: String,
     },
 }
 
 impl DataState {
     /// Whether the node has no data of its own (fresh or an unfinished init).
     pub fn is_fresh(&self) -> bool {
-        matches!(self, DataState::Fresh | DataState::Interrupted)
+        matches!(self, DataState::Fresh | DataState::Interrupted(_))
+    }
+}
+
+/// The datadir as read from disk, before anything interprets it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Listing {
+    /// The names of its entries (top level). Empty when the folder does not exist.
+    pub names: Vec<String>,
+    /// The text of `grastate.dat`, when there is one.
+    pub grastate: Option<String>,
+    /// InnoDB's system tablespace is there: `mariadbd --wsrep-recover` can read the last
+    /// committed position from it (and does not create a database instead).
+    pub innodb: bool,
+}
+
+impl Listing {
+    /// Whether the datadir has an entry of this name.
+    pub fn has(&self, name: &str) -> bool {
+        self.names.iter().any(|n| n == name)
     }
 }
 
@@ -138,16 +184,6 @@ pub enum DatadirError {
         /// What is free, in MiB.
         free_mib: u64,
     },
-    /// `grastate.dat` exists but cannot be parsed.
-    #[error(
-        "{path} cannot be parsed ({problem}): fix or remove the file (Galera then recovers the position)"
-    )]
-    Grastate {
-        /// The file.
-        path: PathBuf,
-        /// What is wrong.
-        problem: String,
-    },
 }
 
 fn io_err(path: &Path) -> impl FnOnce(io::Error) -> DatadirError + '_ {
@@ -157,8 +193,8 @@ fn io_err(path: &Path) -> impl FnOnce(io::Error) -> DatadirError + '_ {
     }
 }
 
-/// Looks at the datadir without changing anything.
-pub fn inspect(datadir: &Path) -> Result<DataState, DatadirError> {
+/// Reads the datadir's entries and `grastate.dat` without changing anything.
+pub fn read(datadir: &Path) -> Result<Listing, DatadirError> {
     let mut names = Vec::new();
     match fs::read_dir(datadir) {
         Ok(entries) => {
@@ -167,39 +203,64 @@ pub fn inspect(datadir: &Path) -> Result<DataState, DatadirError> {
                 names.push(entry.file_name().to_string_lossy().into_owned());
             }
         }
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(DataState::Fresh),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Listing::default()),
         Err(e) => return Err(io_err(datadir)(e)),
     }
-    let has = |n: &str| names.iter().any(|x| x == n);
+    names.sort();
+    let path = datadir.join(GRASTATE_FILE);
+    let grastate = match fs::read(&path) {
+        Ok(bytes) => Some(String::from_utf8_lossy(&bytes).into_owned()),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => None,
+        Err(e) => return Err(io_err(&path)(e)),
+    };
+    let innodb = datadir.join("ibdata1").is_file();
+    Ok(Listing {
+        names,
+        grastate,
+        innodb,
+    })
+}
+
+/// What a listing of `datadir` (named in errors) says: fresh, unfinished, or data.
+pub fn classify(datadir: &Path, listing: &Listing) -> Result<DataState, DatadirError> {
+    let has = |n: &str| listing.has(n);
     if has(INIT_STARTED) && !has(INIT_DONE) {
-        return Ok(DataState::Interrupted);
+        return Ok(DataState::Interrupted(Unfinished::Init));
     }
     // A state transfer into this node that never finished (its script's marker is still
-    // there): the transfer wiped what was here before, and what it left is incomplete. It
-    // is not data; the node joins by SST again. (Galera leaves an empty grastate.dat and
-    // its cache beside it.)
-    if has(SST_IN_PROGRESS) {
-        return Ok(DataState::Interrupted);
+    // there). The scripts make the marker for an IST too, with the old data in place: only
+    // when the join mark is gone did a full transfer begin to replace it (see
+    // [`JOIN_MARK`]). What a full transfer left is not data; the node joins by SST again.
+    if has(SST_IN_PROGRESS) && !has(JOIN_MARK) {
+        return Ok(DataState::Interrupted(Unfinished::Transfer));
     }
     if has(INIT_DONE) || DATA_SIGNS.iter().any(|s| has(s)) {
-        let path = datadir.join("grastate.dat");
-        let grastate = match fs::read_to_string(&path) {
-            Ok(text) => Some(grastate::parse(&text).map_err(|e| DatadirError::Grastate {
-                path: path.clone(),
-                problem: e.to_string(),
-            })?),
-            Err(e) if e.kind() == io::ErrorKind::NotFound => None,
-            Err(e) => return Err(io_err(&path)(e)),
-        };
-        return Ok(DataState::Existing { grastate });
+        return Ok(match &listing.grastate {
+            None => DataState::Existing { grastate: None },
+            Some(text) => match grastate::parse(text) {
+                Ok(g) => DataState::Existing { grastate: Some(g) },
+                Err(e) => DataState::Damaged {
+                    problem: e.to_string(),
+                },
+            },
+        });
     }
-    match names.iter().find(|n| !IGNORED.contains(&n.as_str())) {
+    match listing
+        .names
+        .iter()
+        .find(|n| !IGNORED.contains(&n.as_str()))
+    {
         None => Ok(DataState::Fresh),
         Some(entry) => Err(DatadirError::Foreign {
             path: datadir.to_path_buf(),
             entry: entry.clone(),
         }),
     }
+}
+
+/// Looks at the datadir without changing anything.
+pub fn inspect(datadir: &Path) -> Result<DataState, DatadirError> {
+    classify(datadir, &read(datadir)?)
 }
 
 /// The free space below which a node does not start: mariadbd and Galera need room for
@@ -234,12 +295,6 @@ pub fn check_writable(datadir: &Path) -> Result<(), DatadirError> {
     Ok(())
 }
 
-/// Whether InnoDB's system tablespace is there: `mariadbd --wsrep-recover` can then read
-/// the last committed position from InnoDB (and does not create a database instead).
-pub fn has_innodb(datadir: &Path) -> bool {
-    datadir.join("ibdata1").is_file()
-}
-
 /// Where a `grastate.dat` that could not be parsed is kept.
 pub const DAMAGED_GRASTATE: &str = "grastate.dat.damaged";
 
@@ -249,7 +304,7 @@ pub const DAMAGED_GRASTATE: &str = "grastate.dat.damaged";
 /// and mode. Galera itself would read the damaged file as "no state" (it skips what it
 /// cannot parse), and a bootstrap would then start a new history.
 pub fn replace_damaged_grastate(datadir: &Path, uuid: &str) -> Result<PathBuf, DatadirError> {
-    let path = datadir.join("grastate.dat");
+    let path = datadir.join(GRASTATE_FILE);
     let kept = datadir.join(DAMAGED_GRASTATE);
     let meta = fs::metadata(&path).map_err(io_err(&path))?;
     fs::rename(&path, &kept).map_err(io_err(&kept))?;
@@ -384,7 +439,10 @@ mod tests {
 
         fs::write(d.0.join(INIT_STARTED), "").unwrap();
         fs::create_dir(d.0.join("mysql")).unwrap();
-        assert_eq!(inspect(&d.0).unwrap(), DataState::Interrupted);
+        assert_eq!(
+            inspect(&d.0).unwrap(),
+            DataState::Interrupted(Unfinished::Init)
+        );
 
         fs::write(d.0.join(INIT_DONE), "").unwrap();
         assert_eq!(
@@ -402,7 +460,38 @@ mod tests {
             other => panic!("{other:?}"),
         }
         fs::write(d.0.join("grastate.dat"), "garbage").unwrap();
-        assert!(matches!(inspect(&d.0), Err(DatadirError::Grastate { .. })));
+        assert!(matches!(inspect(&d.0), Ok(DataState::Damaged { .. })));
+    }
+
+    #[test]
+    fn an_sst_marker_beside_the_join_mark_is_an_ist_handshake() {
+        let listing = |names: &[&str]| Listing {
+            names: names.iter().map(|n| n.to_string()).collect(),
+            grastate: Some(format!("uuid: {}\nseqno: -1\n", grastate::NIL_UUID)),
+            innodb: true,
+        };
+        let dir = Path::new("/var/lib/mysql");
+        let data = ["grastate.dat", "ibdata1", "mysql"];
+        let cases: Vec<(Vec<&str>, bool)> = vec![
+            // The script's marker alone: a full transfer had begun to replace the data.
+            (vec![SST_IN_PROGRESS], false),
+            // The marker beside galera-init's join mark: still the handshake, data intact.
+            (vec![SST_IN_PROGRESS, JOIN_MARK], true),
+            // mariabackup's stream folder beside the mark: the old data is not touched yet.
+            (vec![SST_IN_PROGRESS, JOIN_MARK, ".sst"], true),
+            // The mark alone: a join that was never a transfer.
+            (vec![JOIN_MARK], true),
+            (vec![], true),
+        ];
+        for (extra, intact) in cases {
+            let mut names: Vec<&str> = data.to_vec();
+            names.extend(&extra);
+            let got = classify(dir, &listing(&names)).unwrap();
+            assert_eq!(!got.is_fresh(), intact, "{extra:?} beside data: {got:?}");
+            if !intact {
+                assert_eq!(got, DataState::Interrupted(Unfinished::Transfer));
+            }
+        }
     }
 
     #[test]
@@ -414,7 +503,10 @@ mod tests {
         fs::write(d.0.join("galera.cache"), "x").unwrap();
         fs::write(d.0.join(SST_IN_PROGRESS), "").unwrap();
         fs::create_dir(d.0.join("mysql")).unwrap();
-        assert_eq!(inspect(&d.0).unwrap(), DataState::Interrupted);
+        assert_eq!(
+            inspect(&d.0).unwrap(),
+            DataState::Interrupted(Unfinished::Transfer)
+        );
         clear_interrupted(&d.0).unwrap();
         assert_eq!(inspect(&d.0).unwrap(), DataState::Fresh);
     }

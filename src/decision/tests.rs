@@ -1,6 +1,7 @@
 //! The decision table: each row is a situation and what the node must do in it.
 
 use super::*;
+use crate::galera::grastate::NIL_UUID;
 use crate::galera::gvwstate::SavedView;
 use crate::record::{LastView, Member};
 
@@ -151,7 +152,6 @@ enum Want {
     Bootstrap,
     Join,
     Wait,
-    Refuse,
 }
 
 struct Case {
@@ -164,6 +164,10 @@ struct Case {
     force: Override,
     cluster_size: Option<usize>,
     allow_pc_recovery: bool,
+    /// Peers that have said nothing usable for OUTAGE_TIMEOUT.
+    gone: Vec<u8>,
+    /// Peers whose answer cannot be used (another cluster key).
+    unreadable: Vec<u8>,
     want: Want,
     /// A phrase the reason must contain.
     reason: &'static str,
@@ -185,6 +189,8 @@ fn case(
         force: Override::None,
         cluster_size: None,
         allow_pc_recovery: true,
+        gone: Vec::new(),
+        unreadable: Vec::new(),
         want,
         reason,
     }
@@ -201,10 +207,14 @@ fn run(c: &Case) -> Plan {
         cluster_size: c.cluster_size,
         ..params()
     };
+    let gone: Vec<IpAddr> = c.gone.iter().map(|l| ip(*l)).collect();
+    let unreadable: Vec<IpAddr> = c.unreadable.iter().map(|l| ip(*l)).collect();
     decide(&Inputs {
         own: &c.own,
         listed: &listed,
         peers: &peers,
+        gone: &gone,
+        unreadable: &unreadable,
         stable_for: Duration::from_secs(c.stable_for),
         waited: Duration::from_secs(c.waited),
         force: c.force,
@@ -300,24 +310,24 @@ fn cases() -> Vec<Case> {
             "joining it",
         ),
         case(
-            "data of another cluster is refused, never wiped",
+            "data of another cluster waits, never wiped",
             NodeState {
                 uuid: Some(OTHER.into()),
                 ..data(3, 40, false)
             },
             vec![(1, Some(primary(1, 0)))],
-            Want::Refuse,
+            Want::Wait,
             "belongs to cluster",
         ),
         case(
-            "data without Galera state is refused",
+            "data without Galera state waits, kept",
             NodeState {
                 has_galera_state: false,
                 uuid: None,
                 ..data(3, 40, false)
             },
             vec![(1, Some(primary(1, 0)))],
-            Want::Refuse,
+            Want::Wait,
             "without Galera state",
         ),
         Case {
@@ -566,12 +576,39 @@ fn cases() -> Vec<Case> {
                 "10.0.0.1 (lowest address) bootstraps",
             )
         },
+        case(
+            "a fresh cluster waits for a listed node that says nothing (it may hold data)",
+            fresh(1),
+            vec![(2, None)],
+            Want::Wait,
+            "to start without it, run `galera-init bootstrap`",
+        ),
+        Case {
+            gone: vec![2],
+            ..case(
+                "a fresh cluster waits for a silent node however long it is silent",
+                fresh(1),
+                vec![(2, None)],
+                Want::Wait,
+                "waiting for 10.0.0.2 to answer",
+            )
+        },
         Case {
             force: Override::Service,
             ..case(
-                "an override still waits for a known node to answer",
+                "an override in a fresh cluster does not wait for a node that says nothing",
                 fresh(1),
                 vec![(2, None)],
+                Want::Bootstrap,
+                "not waiting for CLUSTER_SIZE or nodes that do not answer",
+            )
+        },
+        Case {
+            force: Override::Service,
+            ..case(
+                "an override still waits for a node that is on its way to a state",
+                fresh(1),
+                vec![(2, Some(phase(fresh(2), Phase::Discovering)))],
                 Want::Wait,
                 "waiting for 10.0.0.2",
             )
@@ -776,7 +813,7 @@ fn cases() -> Vec<Case> {
             "has no say",
         ),
         case(
-            "data of two clusters is refused",
+            "data of two clusters waits for an operator, kept",
             data(1, 50, false),
             vec![(
                 2,
@@ -785,7 +822,7 @@ fn cases() -> Vec<Case> {
                     ..data(2, 40, false)
                 }),
             )],
-            Want::Refuse,
+            Want::Wait,
             "different clusters",
         ),
         case(
@@ -872,13 +909,181 @@ fn cases() -> Vec<Case> {
         Case {
             force: Override::Service,
             ..case(
-                "an override waits for a known node that does not answer",
+                "an override does not wait for a listed node that says nothing",
                 viewed(data(2, 50, false), &[1, 2, 3]),
-                vec![(1, Some(viewed(data(1, 40, false), &[1, 2, 3]))), (3, None)],
+                vec![
+                    (1, Some(recorded(data(1, 40, false), &[1, 2, 3], 2))),
+                    (3, None),
+                ],
+                Want::Bootstrap,
+                "operator override: not waiting for n3",
+            )
+        },
+        Case {
+            force: Override::Service,
+            unreadable: vec![1, 3],
+            ..case(
+                "an override on a node that cannot read the others (another key) waits",
+                viewed(data(2, 50, false), &[1, 2, 3]),
+                vec![(1, None), (3, None)],
+                Want::Wait,
+                "10.0.0.1, 10.0.0.3 to answer",
+            )
+        },
+        Case {
+            force: Override::Service,
+            unreadable: vec![3],
+            ..case(
+                "an override goes on without one node it cannot read when it reads the others",
+                viewed(data(2, 50, false), &[1, 2, 3]),
+                vec![
+                    (1, Some(recorded(data(1, 40, false), &[1, 2, 3], 2))),
+                    (3, None),
+                ],
+                Want::Bootstrap,
+                "operator override",
+            )
+        },
+        Case {
+            force: Override::Service,
+            unreadable: vec![2],
+            ..case(
+                "a fresh override waits for a node it cannot read, when it reads no other",
+                fresh(1),
+                vec![(2, None)],
+                Want::Wait,
+                "waiting for 10.0.0.2 to answer",
+            )
+        },
+        Case {
+            force: Override::Service,
+            ..case(
+                "an override waits for a node that recovers its position (it may be newer)",
+                viewed(data(2, 50, false), &[1, 2, 3]),
+                vec![
+                    (1, Some(recorded(data(1, 40, false), &[1, 2, 3], 2))),
+                    (3, Some(phase(data(3, -1, false), Phase::Recovering))),
+                ],
                 Want::Wait,
                 "10.0.0.3 to answer",
             )
         },
+        Case {
+            waited: 100,
+            ..case(
+                "without an override, a silent listed node holds the majority rule",
+                viewed(data(2, 50, false), &[1, 2, 3]),
+                vec![
+                    (1, Some(recorded(data(1, 40, false), &[1, 2, 3], 2))),
+                    (3, None),
+                ],
+                Want::Wait,
+                "after OUTAGE_TIMEOUT (60s) of silence, a node counts as missing",
+            )
+        },
+        Case {
+            waited: 100,
+            gone: vec![3],
+            ..case(
+                "a node silent for OUTAGE_TIMEOUT counts as missing: a majority goes on",
+                viewed(data(2, 50, false), &[1, 2, 3]),
+                vec![
+                    (1, Some(recorded(data(1, 40, false), &[1, 2, 3], 2))),
+                    (3, None),
+                ],
+                Want::Bootstrap,
+                "a majority of its last Primary view is here after OUTAGE_TIMEOUT",
+            )
+        },
+        Case {
+            gone: vec![4],
+            ..case(
+                "a stale address silent for OUTAGE_TIMEOUT no longer holds a complete view",
+                viewed(data(2, 50, false), &[1, 2, 3]),
+                vec![
+                    (1, Some(recorded(data(1, 40, false), &[1, 2, 3], 2))),
+                    (3, Some(recorded(data(3, 45, false), &[1, 2, 3], 2))),
+                    (4, None),
+                ],
+                Want::Bootstrap,
+                "every member of its last Primary view is here",
+            )
+        },
+        Case {
+            gone: vec![3],
+            ..case(
+                "a peer stuck joining for OUTAGE_TIMEOUT is not waited for",
+                viewed(data(2, 50, false), &[1, 2]),
+                vec![
+                    (1, Some(recorded(data(1, 40, false), &[1, 2], 2))),
+                    (3, Some(phase(fresh(3), Phase::Joining))),
+                ],
+                Want::Bootstrap,
+                "every member of its last Primary view is here",
+            )
+        },
+        case(
+            "a peer that joins is waited for, until it is stuck",
+            viewed(data(2, 50, false), &[1, 2]),
+            vec![
+                (1, Some(recorded(data(1, 40, false), &[1, 2], 2))),
+                (3, Some(phase(fresh(3), Phase::Joining))),
+            ],
+            Want::Wait,
+            "is joining; waiting for its Primary component",
+        ),
+        case(
+            "a record-less node ahead of a restart cannot be placed: an operator decides",
+            viewed(
+                NodeState {
+                    lineage: vec![],
+                    last_view: None,
+                    ..data(2, 50, false)
+                },
+                &[1, 2],
+            ),
+            vec![(
+                1,
+                Some(NodeState {
+                    lineage: vec![epoch("a", -1), epoch("r", 30)],
+                    ..viewed(data(1, 40, false), &[1, 2])
+                }),
+            )],
+            Want::Wait,
+            "has no record of its history",
+        ),
+        case(
+            "a record-less node never joins by IST past a restart of the component",
+            NodeState {
+                lineage: vec![],
+                ..data(3, 40, false)
+            },
+            vec![(
+                1,
+                Some(NodeState {
+                    lineage: vec![epoch("a", -1), epoch("r", 30)],
+                    ..primary(1, 0)
+                }),
+            )],
+            Want::Wait,
+            "whether its transactions 31..40 are the cluster's cannot be told",
+        ),
+        case(
+            "a record-less node below every restart joins by IST",
+            NodeState {
+                lineage: vec![],
+                ..data(3, 25, false)
+            },
+            vec![(
+                1,
+                Some(NodeState {
+                    lineage: vec![epoch("a", -1), epoch("r", 30)],
+                    ..primary(1, 0)
+                }),
+            )],
+            Want::Join,
+            "joining it",
+        ),
         Case {
             force: Override::Service,
             ..case(
@@ -1040,7 +1245,6 @@ fn decision_table() {
             Plan::Bootstrap { .. } => Want::Bootstrap,
             Plan::Join { .. } => Want::Join,
             Plan::Wait { .. } => Want::Wait,
-            Plan::Refuse { .. } => Want::Refuse,
         };
         if got != c.want || !plan.reason().contains(c.reason) {
             failures.push(format!(
@@ -1064,7 +1268,13 @@ fn overrides_are_marked_and_waits_name_what_they_wait_for() {
             "",
         )
     };
-    assert!(matches!(run(&c), Plan::Bootstrap { forced: true, .. }));
+    assert!(matches!(
+        run(&c),
+        Plan::Bootstrap {
+            kind: BootstrapKind::Override,
+            ..
+        }
+    ));
     let c = Case {
         force: Override::None,
         ..c
@@ -1091,7 +1301,13 @@ fn overrides_are_marked_and_waits_name_what_they_wait_for() {
         Want::Bootstrap,
         "",
     );
-    assert!(matches!(run(&c), Plan::Bootstrap { forced: false, .. }));
+    assert!(matches!(
+        run(&c),
+        Plan::Bootstrap {
+            kind: BootstrapKind::Complete,
+            ..
+        }
+    ));
     // The others record the bootstrap before it happens.
     let c = case(
         "",
@@ -1121,6 +1337,8 @@ fn decide_now(own: &NodeState, listed: &[IpAddr], peers: &[(IpAddr, Option<NodeS
         own,
         listed,
         peers,
+        gone: &[],
+        unreadable: &[],
         stable_for: Duration::ZERO,
         waited: Duration::ZERO,
         force: Override::None,

@@ -5,6 +5,9 @@
 //! position must be recovered from InnoDB with `mariadbd --wsrep-recover`, whose log line
 //! [`parse_recovered_position`] reads.
 
+/// The file's name in the datadir.
+pub const GRASTATE_FILE: &str = "grastate.dat";
+
 /// The parsed content of `grastate.dat`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct GraState {

@@ -39,6 +39,8 @@ pub struct NodeConfig {
     /// The operator's Galera options (`WSREP_PROVIDER_OPTIONS`), after galera-init's own:
     /// Galera takes the last value of an option given twice.
     pub provider_options: String,
+    /// Folders in the datadir that are not databases (`ignore_db_dirs`).
+    pub hidden_dirs: Vec<String>,
 }
 
 /// Formats an address the way Galera wants it in a URL: IPv6 in brackets.
@@ -117,12 +119,21 @@ pub fn render(cfg: &NodeConfig) -> String {
          wsrep_node_address = {node}\n\
          wsrep_node_name = {name}\n\
          wsrep_sst_method = {sst}\n{donor}\
+         {hidden}\
          \n\
          [sst]\n\
          # A state transfer clears the datadir but for these files: galera-init's record\n\
          # (the volume id the other nodes know this node by) is kept too.\n\
          cpat = '{cpat}'\n",
         cpat = sst_keep_pattern(),
+        hidden = if cfg.hidden_dirs.is_empty() {
+            String::new()
+        } else {
+            format!(
+                "# Folders galera-init keeps in the datadir: not databases.\nignore_db_dirs = {}\n",
+                cfg.hidden_dirs.join(",")
+            )
+        },
         required = REQUIRED
             .iter()
             .map(|(k, v)| format!("{k} = {v}\n"))
@@ -158,6 +169,7 @@ mod tests {
             sst_method: SstMethod::Mariabackup,
             donors: Vec::new(),
             provider_options: String::new(),
+            hidden_dirs: vec![".mark".into()],
         }
     }
 
@@ -208,6 +220,7 @@ mod tests {
             ("wsrep_node_address", "10.0.1.2"),
             ("wsrep_node_name", "a1b2c3"),
             ("wsrep_sst_method", "mariabackup"),
+            ("ignore_db_dirs", ".mark"),
         ];
         for (key, val) in want {
             assert_eq!(value(&text, key), Some(val), "{key} in\n{text}");

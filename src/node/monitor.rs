@@ -18,20 +18,17 @@
 //!   pc.recovery, a node that is not Primary within `PC_RECOVERY_TIMEOUT` (and not receiving
 //!   an SST) asks for mariadbd to be stopped, so that it elects instead.
 //!
-//! [`Monitor::tick`] is pure apart from its [`World`]: the simulation runs it too. The
-//! thread that feeds it the `wsrep_%` status and carries out its [`Actions`] is [`spawn`].
+//! [`Monitor::tick`] is pure apart from its [`World`]; the [`super::driver::Driver`] owns
+//! it and the record it keeps, and turns its [`Actions`] into effects.
 
 use std::net::IpAddr;
-use std::path::PathBuf;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 use std::time::Duration;
 
-use crate::decision::{Override, Params, Plan};
+use crate::decision::{BootstrapKind, Params, Plan};
 use crate::discovery::Answer;
 use crate::election::{Election, World};
 use crate::record::{self, Epoch, LastView, Member, Record};
-use crate::state::{NodeState, Phase, Shared};
+use crate::state::{NodeState, Phase};
 
 /// How long a server that never answered may ignore SIGTERM after pc.recovery failed.
 pub const STUCK_GRACE: Duration = Duration::from_secs(10);
@@ -66,10 +63,10 @@ pub enum Stop {
 /// What one tick asks for.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Actions {
-    /// Write the record.
-    pub save: Option<Record>,
-    /// Run `SET GLOBAL wsrep_provider_options='pc.bootstrap=YES'`.
-    pub pc_bootstrap: bool,
+    /// The record changed: write it.
+    pub save: bool,
+    /// Run `SET GLOBAL wsrep_provider_options='pc.bootstrap=YES'`, by this rule.
+    pub pc_bootstrap: Option<BootstrapKind>,
     /// Remove the force-bootstrap file and note FORCE_BOOTSTRAP as used.
     pub consume_override: bool,
     /// Stop or kill mariadbd.
@@ -82,7 +79,6 @@ pub struct Actions {
 #[derive(Debug, Clone)]
 pub struct Monitor {
     params: Params,
-    record: Record,
     started: Started,
     started_at: Duration,
     pc_recovery_timeout: Duration,
@@ -94,18 +90,20 @@ pub struct Monitor {
     stop_at: Option<Duration>,
     killed: bool,
     has_data: bool,
-    with_others_at: Option<Duration>,
     component_lineage: Vec<Epoch>,
     sst_seen: bool,
+    last_primary: bool,
+    stopping: bool,
+    /// Every other member of the component was Synced when last asked: what they report
+    /// of the component's history is settled.
+    members_synced: bool,
 }
 
 impl Monitor {
-    /// A monitor for a mariadbd started now. `record` is the datadir's record as it was
-    /// written before the start; `has_data` says whether the datadir held data (a fresh
-    /// joiner's record is written only once it has its data).
+    /// A monitor for a mariadbd started now. `has_data` says whether the datadir held data
+    /// (a fresh joiner's record is written only once it has its data).
     pub fn new(
         params: Params,
-        record: Record,
         started: Started,
         now: Duration,
         pc_recovery_timeout: Duration,
@@ -117,7 +115,6 @@ impl Monitor {
         };
         Monitor {
             params,
-            record,
             started,
             started_at: now,
             pc_recovery_timeout,
@@ -129,15 +126,12 @@ impl Monitor {
             stop_at: None,
             killed: false,
             has_data,
-            with_others_at: None,
             component_lineage,
             sst_seen: false,
+            last_primary: false,
+            stopping: false,
+            members_synced: false,
         }
-    }
-
-    /// The record as the monitor keeps it.
-    pub fn record(&self) -> &Record {
-        &self.record
     }
 
     /// Whether the node has been in a Primary component since mariadbd started.
@@ -145,20 +139,36 @@ impl Monitor {
         self.was_primary
     }
 
-    /// Whether the node was in a Primary component with other members within the last
-    /// few seconds before `now`: if mariadbd has just stopped cleanly, it left them behind.
-    pub fn with_others_lately(&self, now: Duration) -> bool {
-        self.with_others_at
-            .is_some_and(|t| now.saturating_sub(t) <= Duration::from_secs(10))
+    /// Whether the last reading that answered showed the node in a Primary component.
+    pub fn last_primary(&self) -> bool {
+        self.last_primary
     }
 
-    /// One tick: `own` is this node's state with a fresh reading of its `wsrep_%` status.
-    pub fn tick(&mut self, world: &mut dyn World, own: &NodeState) -> Actions {
+    /// A stop signal came from outside: mariadbd shuts down, so the node no longer restores
+    /// a component nor watches a join; it only keeps its record.
+    pub fn stop_signal(&mut self) {
+        self.stopping = true;
+    }
+
+    /// Whether the monitor asked for mariadbd to be stopped (so that the node elects).
+    pub fn stop_requested(&self) -> bool {
+        self.stop_at.is_some()
+    }
+
+    /// One tick: `own` is this node's state with a fresh reading of its `wsrep_%` status;
+    /// `record` is the datadir's record, kept up to date.
+    pub fn tick(&mut self, record: &mut Record, world: &mut dyn World, own: &NodeState) -> Actions {
         let now = world.now();
         let mut act = Actions::default();
         self.sst_seen |= own.sst_in_progress;
+        if own.phase == Phase::Running && own.wsrep_cluster_status.is_some() {
+            self.last_primary = own.is_primary();
+        }
         if own.is_primary() {
-            self.primary(world, own, &mut act);
+            self.primary(record, world, own, &mut act);
+            return act;
+        }
+        if self.stopping {
             return act;
         }
         if let Started::Join { .. } = self.started
@@ -168,32 +178,37 @@ impl Monitor {
             self.watch_join(now, own, &mut act);
         }
         if self.was_primary {
-            self.restore(world, own, now, &mut act);
+            self.restore(record, world, own, now, &mut act);
         }
         act
     }
 
-    fn primary(&mut self, world: &mut dyn World, own: &NodeState, act: &mut Actions) {
+    fn primary(
+        &mut self,
+        record: &mut Record,
+        world: &mut dyn World,
+        own: &NodeState,
+        act: &mut Actions,
+    ) {
         self.was_primary = true;
         self.has_data = true;
-        if own.wsrep_cluster_size.is_some_and(|n| n > 1) {
-            self.with_others_at = Some(world.now());
-        }
         self.runtime = None;
         self.stop_at = None;
         self.announce(world, own);
-        let mut changed = self.record.commit_bootstrap();
+        let mut changed = record.commit_bootstrap();
+        changed |= std::mem::take(&mut record.never_primary);
         // In a Primary component, this node's history is the cluster's again.
-        changed |= std::mem::take(&mut self.record.superseded);
-        changed |= self.record.accepted.take().is_some();
+        changed |= std::mem::take(&mut record.superseded);
+        changed |= record.accepted.take().is_some();
         // The component's members, by volume: asked again whenever the view changes, and
-        // until every member has answered.
+        // until every member has answered, Synced (a joiner's lineage is not the
+        // component's yet).
         let conf = own.wsrep_cluster_conf_id;
-        let incomplete = self
-            .record
-            .last_view
-            .as_ref()
-            .is_none_or(|v| v.members.iter().any(|m| m.volume_id.is_none()));
+        let incomplete = !self.members_synced
+            || record
+                .last_view
+                .as_ref()
+                .is_none_or(|v| v.members.iter().any(|m| m.volume_id.is_none()));
         let addrs = own.incoming_addresses();
         // A view is recorded only when every member's address is known: a view recorded
         // short of members would let this node think nobody else may be newer.
@@ -206,10 +221,13 @@ impl Monitor {
                 .filter(|a| Some(*a) != own.address)
                 .collect();
             let answers = world.fetch(&others);
+            self.members_synced = answers
+                .iter()
+                .all(|(_, s)| s.as_ref().is_some_and(|s| s.is_synced()));
             let mut members: Vec<Member> = Vec::new();
             for a in &addrs {
                 if Some(*a) == own.address {
-                    members.push(self_member(own, &self.record));
+                    members.push(self_member(own, record));
                     continue;
                 }
                 let s = answers
@@ -219,7 +237,7 @@ impl Monitor {
                 // Only Synced members speak for the component's history (a joiner may not
                 // have taken it yet).
                 if let Some(s) = s.filter(|s| s.is_synced()) {
-                    changed |= self.record.extend_lineage(&s.lineage);
+                    changed |= record.extend_lineage(&s.lineage);
                     if s.lineage.len() > self.component_lineage.len() {
                         self.component_lineage = s.lineage.clone();
                     }
@@ -233,7 +251,7 @@ impl Monitor {
             if members.iter().all(|m| m.volume_id.is_some()) {
                 self.view_conf = conf;
             }
-            changed |= self.record.observe_view(LastView {
+            changed |= record.observe_view(LastView {
                 cluster: own.wsrep_cluster_state_uuid.clone().unwrap_or_default(),
                 conf_id: conf.unwrap_or(0),
                 members,
@@ -248,11 +266,11 @@ impl Monitor {
         if (joining || self.sst_seen) && own.is_synced() {
             self.adopted = true;
             self.sst_seen = false;
-            changed |= self.record.joined(&self.component_lineage);
+            changed |= record.joined(&self.component_lineage);
         }
         // A joiner's view: it holds the view's data once it is Synced.
         if own.is_synced()
-            && let Some(v) = &mut self.record.last_view
+            && let Some(v) = &mut record.last_view
             && !v.synced
             && Some(v.conf_id) == conf
         {
@@ -262,11 +280,9 @@ impl Monitor {
         if own.override_requested.is_on() {
             log::warn!("override used up: this node is in a Primary component");
             act.consume_override = true;
-            changed |= self.mark_override_used();
+            changed |= mark_override_used(record);
         }
-        if changed {
-            act.save = Some(self.record.clone());
-        }
+        act.save |= changed;
     }
 
     /// Asks the nodes DNS lists that are not in this component for their state: asking
@@ -285,12 +301,6 @@ impl Monitor {
         if !outside.is_empty() {
             world.fetch(&outside);
         }
-    }
-
-    fn mark_override_used(&mut self) -> bool {
-        let was = self.record.force_env_used;
-        self.record.force_env_used = true;
-        !was
     }
 
     /// A start to join, or to let pc.recovery restore the saved view, must reach a Primary
@@ -338,6 +348,7 @@ impl Monitor {
     /// this node is the one.
     fn restore(
         &mut self,
+        record: &mut Record,
         world: &mut dyn World,
         own: &NodeState,
         now: Duration,
@@ -351,10 +362,10 @@ impl Monitor {
         let cooling = self
             .pc_bootstrap_at
             .is_some_and(|t| now.saturating_sub(t) < PC_BOOTSTRAP_COOLDOWN);
-        if let Plan::Bootstrap { reason, forced } = &plan
+        if let Plan::Bootstrap { reason, kind } = &plan
             && !cooling
         {
-            if *forced {
+            if kind.forced() {
                 log::warn!(
                     "MANUAL OVERRIDE: restoring the Primary component with pc.bootstrap: {reason}"
                 );
@@ -362,28 +373,23 @@ impl Monitor {
                 log::warn!("restoring the Primary component with pc.bootstrap: {reason}");
             }
             self.pc_bootstrap_at = Some(now);
-            act.pc_bootstrap = true;
-            self.record
-                .begin_bootstrap(record::random_id(), own.position().unwrap_or(-1), false);
+            act.pc_bootstrap = Some(*kind);
+            record.begin_bootstrap(record::random_id(), own.position().unwrap_or(-1), false);
             if own.override_requested.is_on() {
                 act.consume_override = true;
-                self.mark_override_used();
+                mark_override_used(record);
             }
-            if self.has_data {
-                act.save = Some(self.record.clone());
-            }
+            act.save |= self.has_data;
         }
         if let Plan::Wait {
             accept: Some(candidate),
             ..
         } = &plan
-            && self.record.accepted.as_ref() != Some(candidate)
+            && record.accepted.as_ref() != Some(candidate)
         {
             // Recorded before the other node may bootstrap: it waits for this.
-            self.record.accepted = Some(candidate.clone());
-            if self.has_data {
-                act.save = Some(self.record.clone());
-            }
+            record.accepted = Some(candidate.clone());
+            act.save |= self.has_data;
         }
         if let Plan::Wait {
             superseded: true, ..
@@ -393,15 +399,19 @@ impl Monitor {
             // An override restarts the cluster from a history that leaves this node's out:
             // its server stops before Galera can merge it by IST over the diverged history.
             log::warn!("this node's history was given up by an override: stopping mariadbd");
-            self.record.superseded = true;
+            record.superseded = true;
             self.stop_at = Some(now);
             act.stop = Some(Stop::Term);
-            if self.has_data {
-                act.save = Some(self.record.clone());
-            }
+            act.save |= self.has_data;
         }
         act.plan = Some(plan);
     }
+}
+
+fn mark_override_used(record: &mut Record) -> bool {
+    let was = record.force_env_used;
+    record.force_env_used = true;
+    !was
 }
 
 fn self_member(own: &NodeState, record: &Record) -> Member {
@@ -410,166 +420,6 @@ fn self_member(own: &NodeState, record: &Record) -> Member {
         address: own.address,
         name: own.node_name.clone(),
     }
-}
-
-/// Publishes the record's view of this node in its state.
-pub fn publish(state: &mut NodeState, record: &Record) {
-    state.volume_id = Some(record.volume_id.clone());
-    state.lineage = record.published_lineage();
-    state.last_view = record.last_view.clone();
-    state.superseded = record.superseded;
-    state.accepted = record.accepted.clone();
-}
-
-/// What the monitor thread needs.
-pub struct Context {
-    /// The node's shared state.
-    pub state: Shared,
-    /// mariadbd's socket.
-    pub socket: PathBuf,
-    /// The datadir (record, force-bootstrap file).
-    pub datadir: PathBuf,
-    /// Wakes the health thread when the component's view changes (a member left: the
-    /// writer may move).
-    pub nudge: crate::health::peers::Nudge,
-}
-
-/// The monitor thread; stop it with [`Handle::stop`].
-pub struct Handle {
-    stop: Arc<AtomicBool>,
-    request: Arc<AtomicU8>,
-    thread: Option<std::thread::JoinHandle<Monitor>>,
-}
-
-/// No stop request.
-const NONE: u8 = 0;
-
-/// How often a running node measures its data ([`NodeState::data_bytes`]).
-const DATA_SIZE_EVERY: Duration = Duration::from_secs(10);
-
-impl Handle {
-    /// What the monitor asks the supervisor to do to mariadbd, if anything.
-    pub fn stop_request(&self) -> Option<Stop> {
-        match self.request.load(Ordering::SeqCst) {
-            1 => Some(Stop::Term),
-            2 => Some(Stop::Kill),
-            _ => None,
-        }
-    }
-
-    /// Stops the thread and returns the monitor as it ended.
-    pub fn stop(mut self) -> Option<Monitor> {
-        self.stop.store(true, Ordering::SeqCst);
-        self.thread.take().and_then(|t| t.join().ok())
-    }
-}
-
-/// Starts the monitor thread: once a second it reads the `wsrep_%` status, ticks the
-/// monitor, and carries out its actions.
-pub fn spawn(
-    mut monitor: Monitor,
-    mut world: impl World + Send + 'static,
-    ctx: Context,
-) -> std::io::Result<Handle> {
-    let stop = Arc::new(AtomicBool::new(false));
-    let request = Arc::new(AtomicU8::new(NONE));
-    let (stopped, req) = (stop.clone(), request.clone());
-    let thread = std::thread::Builder::new()
-        .name("monitor".into())
-        .spawn(move || {
-            let mut poller = crate::peer::status::Poller::new(ctx.socket.clone());
-            let sst_file = ctx.datadir.join("sst_in_progress");
-            // FORCE_BOOTSTRAP was used up by the plan that started mariadbd: from here on
-            // only the force-bootstrap file (`galera-init bootstrap`) is an override.
-            let force_file = ctx.datadir.join(crate::datadir::FORCE_BOOTSTRAP_FILE);
-            let record_file = Record::path(&ctx.datadir);
-            let mut answered = false;
-            let mut synced_at: Option<std::time::Instant> = None;
-            let mut measured_at: Option<std::time::Instant> = None;
-            while !stopped.load(Ordering::SeqCst) {
-                let vars = poller.read();
-                answered |= vars.is_some();
-                // What a joiner's SST from this node would copy, for its choice of method.
-                if vars.is_some() && measured_at.is_none_or(|t| t.elapsed() >= DATA_SIZE_EVERY) {
-                    let bytes = crate::datadir::data_bytes(&ctx.datadir);
-                    ctx.state.update(|s| s.data_bytes = Some(bytes));
-                    measured_at = Some(std::time::Instant::now());
-                }
-                if stopped.load(Ordering::SeqCst) {
-                    break;
-                }
-                let conf_before = ctx.state.get().wsrep_cluster_conf_id;
-                ctx.state.update(|s| {
-                    crate::peer::status::apply(s, vars.as_ref());
-                    // Only the force-bootstrap file can be pending on a running node.
-                    s.override_requested = if force_file.exists() {
-                        Override::Command
-                    } else {
-                        Override::None
-                    };
-                    s.sst_in_progress = sst_file.exists();
-                    synced_at = if s.is_synced() {
-                        Some(synced_at.unwrap_or_else(std::time::Instant::now))
-                    } else {
-                        None
-                    };
-                    s.synced_secs = synced_at.map(|t| t.elapsed().as_secs());
-                });
-                if ctx.state.get().wsrep_cluster_conf_id != conf_before {
-                    ctx.nudge.wake();
-                }
-                let mut act = monitor.tick(&mut world, &ctx.state.get());
-                // An SST clears the datadir, the record with it: once the server answers
-                // (it has its data), write it again, with the volume id peers know.
-                if act.save.is_none() && answered && !record_file.exists() {
-                    act.save = Some(monitor.record().clone());
-                }
-                if let Some(r) = &act.save
-                    && let Err(e) = r.save(&ctx.datadir)
-                {
-                    log::warn!("cannot write {}: {e}", Record::path(&ctx.datadir).display());
-                }
-                if act.pc_bootstrap
-                    && let Err(e) = poller.pc_bootstrap()
-                {
-                    log::error!("pc.bootstrap failed: {e}");
-                }
-                if act.consume_override && force_file.exists() {
-                    let _ = std::fs::remove_file(&force_file);
-                    log::warn!("removed {} (it applies once)", force_file.display());
-                }
-                match act.stop {
-                    Some(Stop::Term) => req.store(1, Ordering::SeqCst),
-                    Some(Stop::Kill) => req.store(2, Ordering::SeqCst),
-                    None => {}
-                }
-                ctx.state.update(|s| {
-                    publish(s, monitor.record());
-                    // Only the force-bootstrap file can be pending on a running node.
-                    s.override_requested = if force_file.exists() {
-                        Override::Command
-                    } else {
-                        Override::None
-                    };
-                    if let Some(plan) = &act.plan {
-                        s.decision = Some(plan.describe());
-                        s.waiting_for = match plan {
-                            Plan::Wait { waiting_for, .. } => waiting_for.clone(),
-                            _ => Vec::new(),
-                        };
-                    } else if s.is_primary() {
-                        s.waiting_for.clear();
-                    }
-                });
-                std::thread::sleep(crate::peer::status::INTERVAL);
-            }
-            monitor
-        })?;
-    Ok(Handle {
-        stop,
-        request,
-        thread: Some(thread),
-    })
 }
 
 #[cfg(test)]

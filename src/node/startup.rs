@@ -146,6 +146,7 @@ pub fn prepare(
             own.position().unwrap_or(-1)
         };
         record.begin_bootstrap(record::random_id(), from, p.write_flag);
+        record.never_primary = fresh;
     }
     p
 }
@@ -194,7 +195,7 @@ mod tests {
     fn a_bootstrap_opens_an_epoch_and_any_final_plan_uses_the_override() {
         let boot = Plan::Bootstrap {
             reason: String::new(),
-            forced: true,
+            kind: crate::decision::BootstrapKind::Override,
         };
         let join = Plan::Join {
             members: vec![],

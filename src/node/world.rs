@@ -7,7 +7,10 @@ use std::time::{Duration, Instant};
 use crate::config::Settings;
 use crate::discovery::{self, Answer, Interfaces, LocalAddresses, Resolve, dns::SystemResolver};
 use crate::election::World;
-use crate::peer::{Learned, client::HttpPeers};
+use crate::peer::{
+    Learned,
+    client::{HttpPeers, Reply},
+};
 use crate::state::NodeState;
 
 /// A node's view of the world.
@@ -18,6 +21,7 @@ pub struct NodeWorld {
     peers: HttpPeers,
     learned: Learned,
     clock: Instant,
+    unreadable: Vec<IpAddr>,
 }
 
 impl NodeWorld {
@@ -35,6 +39,7 @@ impl NodeWorld {
             peers: HttpPeers::new(settings.http_port, Some(own), settings.cluster_key.clone()),
             learned,
             clock,
+            unreadable: Vec::new(),
         })
     }
 }
@@ -57,6 +62,16 @@ impl World for NodeWorld {
     }
 
     fn fetch(&mut self, addrs: &[IpAddr]) -> Vec<(IpAddr, Option<NodeState>)> {
-        self.peers.fetch_all(addrs)
+        let replies = self.peers.ask_all(addrs);
+        self.unreadable = replies
+            .iter()
+            .filter(|(_, r)| *r == Reply::Unreadable)
+            .map(|(a, _)| *a)
+            .collect();
+        replies.into_iter().map(|(a, r)| (a, r.state())).collect()
+    }
+
+    fn unreadable(&self) -> Vec<IpAddr> {
+        self.unreadable.clone()
     }
 }

@@ -135,6 +135,28 @@ impl PeerAgent {
     }
 }
 
+/// What a peer answered when asked for its state.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Reply {
+    /// Its state.
+    State(Box<NodeState>),
+    /// An answer that cannot be used: a node that runs, but whose word cannot be taken
+    /// (another cluster key, a clock off, a report that cannot be decoded).
+    Unreadable,
+    /// No answer (nothing listens, a timeout).
+    Silent,
+}
+
+impl Reply {
+    /// The state, when there is one.
+    pub fn state(self) -> Option<NodeState> {
+        match self {
+            Reply::State(s) => Some(*s),
+            _ => None,
+        }
+    }
+}
+
 /// Asks peers for their state (`GET /state`).
 pub struct HttpPeers {
     agent: PeerAgent,
@@ -207,18 +229,42 @@ impl HttpPeers {
         Ok(report::decode(&body)?)
     }
 
-    /// The state of every node in `addrs`, asked in parallel.
-    pub fn fetch_all(&self, addrs: &[IpAddr]) -> Vec<(IpAddr, Option<NodeState>)> {
+    /// What the node at `addr` answers: its state, something that cannot be used (another
+    /// cluster key, a clock off, a report that cannot be decoded), or nothing.
+    pub fn ask(&self, addr: IpAddr) -> Reply {
+        match self.try_fetch(addr) {
+            Ok(state) => Reply::State(Box::new(state)),
+            Err(FetchError::Answer(AnswerError::Http(e))) => {
+                log::debug!("{addr}: {e}");
+                Reply::Silent
+            }
+            Err(e) => {
+                warn_now_and_then(addr, &e);
+                Reply::Unreadable
+            }
+        }
+    }
+
+    /// What every node in `addrs` answers, asked in parallel.
+    pub fn ask_all(&self, addrs: &[IpAddr]) -> Vec<(IpAddr, Reply)> {
         std::thread::scope(|s| {
             let handles: Vec<_> = addrs
                 .iter()
-                .map(|a| (*a, s.spawn(move || self.fetch(*a))))
+                .map(|a| (*a, s.spawn(move || self.ask(*a))))
                 .collect();
             handles
                 .into_iter()
-                .map(|(a, h)| (a, h.join().unwrap_or(None)))
+                .map(|(a, h)| (a, h.join().unwrap_or(Reply::Silent)))
                 .collect()
         })
+    }
+
+    /// The state of every node in `addrs`, asked in parallel (`None`: unknown).
+    pub fn fetch_all(&self, addrs: &[IpAddr]) -> Vec<(IpAddr, Option<NodeState>)> {
+        self.ask_all(addrs)
+            .into_iter()
+            .map(|(a, r)| (a, r.state()))
+            .collect()
     }
 }
 

@@ -85,6 +85,16 @@ pub struct Supervisor {
     drain_delay: Duration,
 }
 
+/// Why [`Supervisor::supervise_with`] calls its callback.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Wake {
+    /// A wake-up (a signal, a child, or the one-second tick).
+    Tick,
+    /// The first stop signal from outside arrived; it is held (drained) or passed on right
+    /// after the callback returns.
+    StopSignal,
+}
+
 /// What [`Supervisor::supervise_with`]'s tick callback asks for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Tick {
@@ -296,16 +306,17 @@ impl Supervisor {
     /// container's exit code. Never panics and never kills on its own: stopping is the
     /// orchestrator's call, and InnoDB and Galera must be allowed to finish their shutdown.
     pub fn supervise(&mut self, main: Pid, name: &str) -> u8 {
-        self.supervise_with(main, name, &mut || Tick::Continue)
+        self.supervise_with(main, name, &mut |_| Tick::Continue)
     }
 
-    /// [`Supervisor::supervise`], calling `on_tick` on every wake-up; when it returns
-    /// [`Tick::Stop`] the main child gets one SIGTERM.
+    /// [`Supervisor::supervise`], calling `on_tick` on every wake-up, and with
+    /// [`Wake::StopSignal`] when the first stop signal arrives, before anything is done
+    /// with it; when it returns [`Tick::Stop`] the main child gets one SIGTERM.
     pub fn supervise_with(
         &mut self,
         main: Pid,
         name: &str,
-        on_tick: &mut dyn FnMut() -> Tick,
+        on_tick: &mut dyn FnMut(Wake) -> Tick,
     ) -> u8 {
         let mut sent = Tick::Continue;
         let mut held: Option<(i32, Instant)> = None;
@@ -317,7 +328,7 @@ impl Supervisor {
                 log::info!("forwarding {} to {name}", signals::name(sig));
                 self.signal(main, sig);
             }
-            match (on_tick(), sent) {
+            match (on_tick(Wake::Tick), sent) {
                 (Tick::Stop, Tick::Continue) => {
                     sent = Tick::Stop;
                     self.signal(main, libc::SIGTERM);
@@ -353,6 +364,10 @@ impl Supervisor {
                         let first = stop && !self.stop_received;
                         if stop {
                             self.note_stop();
+                        }
+                        if first {
+                            // What the callback asks for now waits for the next wake-up.
+                            let _ = on_tick(Wake::StopSignal);
                         }
                         if first && !self.drain_delay.is_zero() {
                             log::info!(

@@ -24,7 +24,11 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
 
+use galera_init::galera::grastate::{GraState, NIL_UUID};
 use galera_init::state::NodeState;
+
+use galera_init::decision::BootstrapKind;
+use galera_init::node::driver::Outcome;
 
 use crate::node::Task;
 use crate::schedule::{Config, Event};
@@ -37,6 +41,17 @@ pub const INIT_STEPS: u64 = 2;
 pub const WAIT_PRIM_TIMEOUT: u64 = 30;
 /// Swarm restarts a task that exited by itself after this many steps.
 pub const RESTART_DELAY: u64 = 5;
+/// How many times a task may exit with an error after faults ended before it is a crash
+/// loop (Swarm restarting it for ever, instead of the node waiting, healthy, saying why).
+pub const CRASH_LOOP: u32 = 3;
+/// The address DNS lists for a dead task (a [`Event::Ghost`]).
+pub const GHOST: IpAddr = IpAddr::V4(std::net::Ipv4Addr::new(10, 0, 0, 250));
+/// How many write sets a donor's gcache holds: a joiner further behind needs an SST.
+pub const GCACHE: usize = 12;
+/// Steps from a stop signal until Galera leaves the group (`DRAIN_DELAY`).
+pub const DRAIN_STEPS: u64 = 2;
+/// Steps from Galera's leave until mariadbd has shut down (InnoDB's shutdown).
+pub const SHUTDOWN_STEPS: u64 = 2;
 
 /// Data on a volume: the cluster it belongs to and its transactions, in order.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -47,15 +62,66 @@ pub struct Data {
     pub history: Vec<u64>,
 }
 
-/// `grastate.dat`.
+/// `grastate.dat`'s content.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Grastate {
-    /// The cluster's id.
+    /// The cluster's id (0: Galera's all-zero UUID, written while a state transfer is
+    /// requested).
     pub cluster: u64,
     /// The seqno, -1 while running or after a crash.
     pub seqno: i64,
     /// `safe_to_bootstrap`.
     pub safe: bool,
+}
+
+impl Grastate {
+    /// As galera-init parses it.
+    pub fn parsed(&self) -> GraState {
+        GraState {
+            uuid: uuid(self.cluster),
+            seqno: self.seqno,
+            safe_to_bootstrap: self.safe,
+        }
+    }
+}
+
+/// `grastate.dat` in the datadir.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum GraFile {
+    /// No file.
+    Missing,
+    /// A file that cannot be parsed: Galera opened (created) it and stopped before it
+    /// wrote anything.
+    Garbled,
+    /// A file Galera wrote.
+    Parsed(Grastate),
+}
+
+impl GraFile {
+    /// What a running node of `cluster` keeps there (seqno -1).
+    pub fn running(cluster: u64) -> GraFile {
+        GraFile::Parsed(Grastate {
+            cluster,
+            seqno: -1,
+            safe: false,
+        })
+    }
+
+    /// The file as galera-init parses it, when it can.
+    pub fn as_parsed(&self) -> Option<GraState> {
+        match self {
+            GraFile::Parsed(g) => Some(g.parsed()),
+            _ => None,
+        }
+    }
+
+    /// The file's content, when it can be parsed.
+    pub fn get(&self) -> Option<&Grastate> {
+        match self {
+            GraFile::Parsed(g) => Some(g),
+            _ => None,
+        }
+    }
 }
 
 /// A Primary view: its id and its members, by volume.
@@ -77,7 +143,16 @@ pub struct Volume {
     /// The database (`None`: empty).
     pub data: Option<Data>,
     /// `grastate.dat`.
-    pub grastate: Option<Grastate>,
+    pub grastate: GraFile,
+    /// galera-init began initialising a database here (its first marker).
+    pub init_started: bool,
+    /// galera-init initialised a database here (its last marker); its data appears once
+    /// a Primary component is made from it.
+    pub init_done: bool,
+    /// An SST script's `sst_in_progress` marker.
+    pub marker: bool,
+    /// galera-init's join mark.
+    pub join_mark: bool,
     /// `gvwstate.dat`.
     pub gvwstate: Option<View>,
     /// The `force-bootstrap` file.
@@ -104,6 +179,9 @@ pub struct Volume {
     /// Transactions its node had not applied yet when it was killed (the writer had
     /// acknowledged them a moment before).
     pub lagged: BTreeSet<u64>,
+    /// Ground truth: galera-init's record was lost while the volume held data; until its
+    /// data is replaced or restarts a cluster, its history cannot be placed.
+    pub record_lost: bool,
 }
 
 /// How mariadbd was started.
@@ -130,6 +208,8 @@ pub enum Conn {
     },
     /// Has the component's data.
     Member,
+    /// Left the group cleanly; shutting down.
+    Left,
 }
 
 /// A running mariadbd.
@@ -215,6 +295,8 @@ pub struct Slot {
     pub hidden: BTreeMap<usize, u64>,
     /// Its `/state` does not answer until this step.
     pub mute_until: u64,
+    /// A new task starts once the one that is shutting down has exited.
+    pub replace: bool,
 }
 
 /// A broken invariant.
@@ -260,6 +342,15 @@ pub struct Sim {
     /// out of its sight (no CLUSTER_SIZE, README): from then on an operator must choose,
     /// and Galera may merge running nodes of the two by SST when they meet.
     pub two_clusters: bool,
+    /// Addresses DNS lists where nothing answers (dead tasks Swarm has not removed yet).
+    pub ghosts: Vec<IpAddr>,
+    /// The service has a setting mariadbd rejects: every start of it aborts.
+    pub bad_config: bool,
+    /// Exits with an error since faults ended, by slot.
+    errors: BTreeMap<usize, u32>,
+    /// Two clusters run side by side, each out of the other's sight: the model cannot
+    /// follow both, so the schedule ends.
+    pub two_primaries: bool,
     /// The step each transaction was committed in.
     commit_step: BTreeMap<u64, u64>,
     /// The member slots of every Primary view, by id.
@@ -292,9 +383,26 @@ fn address(k: u8) -> IpAddr {
     IpAddr::from([10, 0, 0, k])
 }
 
-/// A cluster id as a UUID string.
+/// A cluster id as a UUID string (0: Galera's all-zero UUID).
 pub fn uuid(cluster: u64) -> String {
+    if cluster == 0 {
+        return NIL_UUID.to_string();
+    }
     format!("{:08x}-0000-4000-8000-{:012x}", cluster as u32, cluster)
+}
+
+impl Volume {
+    /// What clearing an unfinished datadir leaves: galera-init's record and the override
+    /// file (as `datadir::clear_interrupted` keeps them).
+    pub fn clear(&mut self) {
+        self.data = None;
+        self.grastate = GraFile::Missing;
+        self.init_started = false;
+        self.init_done = false;
+        self.marker = false;
+        self.join_mark = false;
+        self.gvwstate = None;
+    }
 }
 
 impl Sim {
@@ -317,6 +425,10 @@ impl Sim {
             trace: Vec::new(),
             healed_at: None,
             two_clusters: false,
+            ghosts: Vec::new(),
+            bad_config: false,
+            errors: BTreeMap::new(),
+            two_primaries: false,
             commit_step: BTreeMap::new(),
             views: BTreeMap::new(),
             next_tx: 1,
@@ -338,6 +450,7 @@ impl Sim {
                 next_vol: None,
                 hidden: BTreeMap::new(),
                 mute_until: 0,
+                replace: false,
             });
         }
         sim
@@ -349,7 +462,11 @@ impl Sim {
             id,
             destroyed: false,
             data: None,
-            grastate: None,
+            grastate: GraFile::Missing,
+            init_started: false,
+            init_done: false,
+            marker: false,
+            join_mark: false,
             gvwstate: None,
             force_file: false,
             flag_by_init: false,
@@ -361,6 +478,7 @@ impl Sim {
             home,
             given_up: false,
             lagged: BTreeSet::new(),
+            record_lost: false,
         });
         id
     }
@@ -444,6 +562,32 @@ impl Sim {
                 self.slots[observer - 1].hidden.insert(target, until);
             }
             Event::Mute(s, n) if valid(s) => self.slots[s - 1].mute_until = self.now + n,
+            Event::Silent(s) if valid(s) => {
+                self.slots[s - 1].mute_until = u64::MAX;
+                self.note(format!(
+                    "slot {s}: its galera-init answers nothing from now on"
+                ));
+            }
+            Event::Ghost(on) => {
+                self.ghosts = if on { vec![GHOST] } else { Vec::new() };
+                self.note(format!(
+                    "DNS {} {GHOST}, where nothing answers",
+                    if on { "lists" } else { "no longer lists" }
+                ));
+            }
+            Event::BadConfig(on) => {
+                self.bad_config = on;
+                self.note(format!(
+                    "the service {} a setting mariadbd rejects",
+                    if on { "gets" } else { "loses" }
+                ));
+            }
+            Event::LoseRecord(v) if self.volume(v).is_some() => {
+                let vol = &mut self.volumes[v - 1];
+                vol.record = None;
+                vol.record_lost = vol.data.is_some();
+                self.note(format!("volume {v} loses galera-init's record"));
+            }
             Event::Write(n) => self.write(n),
             Event::ForceEnv(on) => {
                 self.force_env = on;
@@ -485,9 +629,14 @@ impl Sim {
     }
 
     fn start(&mut self, s: usize) {
-        if self.slots[s - 1].task.is_some() {
+        if let Some(t) = &self.slots[s - 1].task {
+            // Swarm starts the new task once the old one is gone.
+            if t.stopping().is_some() {
+                self.slots[s - 1].replace = true;
+            }
             return;
         }
+        self.slots[s - 1].replace = false;
         if self.slots[s - 1].readdress {
             let a = self.new_address();
             let slot = &mut self.slots[s - 1];
@@ -499,13 +648,8 @@ impl Sim {
             self.volumes[v - 1].home = s;
         }
         let slot = &self.slots[s - 1];
-        let task = Task::new(
-            slot.n,
-            slot.addr,
-            self.force_env,
-            self.now,
-            self.override_id,
-        );
+        let task = Task::new(slot.n, slot.addr, self.force_env, self);
+        let slot = &self.slots[s - 1];
         let (addr, vol) = (slot.addr, slot.vol);
         self.slots[s - 1].task = Some(task);
         self.slots[s - 1].restart_at = None;
@@ -547,34 +691,46 @@ impl Sim {
             p.members.remove(&s);
         }
         self.note(format!("slot {s}: {why}"));
+        if self.slots[s - 1].replace {
+            self.start(s);
+        }
     }
 
-    /// SIGTERM: a clean shutdown.
+    /// SIGTERM: a clean shutdown, which takes time (the drain, Galera's leave, InnoDB's
+    /// shutdown); a SIGKILL may cut it short.
     fn stop(&mut self, s: usize) {
-        let Some(task) = self.slots[s - 1].task.take() else {
+        let Some(last) = self.slots[s - 1].task.as_ref().map(|t| t.report(self)) else {
             return;
         };
-        let mut note = format!("slot {s}: stopped");
-        let mut with_others = false;
-        if let Some(db) = task.db() {
-            with_others =
-                db.in_primary && self.primary.as_ref().is_some_and(|p| p.members.len() > 1);
-            self.clean_shutdown(s, db);
-            note.push_str(" cleanly");
+        if self.slots[s - 1]
+            .task
+            .as_ref()
+            .is_some_and(|t| t.stopping().is_some())
+        {
+            return;
         }
-        let exit = task.on_stop(self.vol_mut(s), with_others);
-        if let Some(e) = exit {
-            note.push_str(&format!(" ({e})"));
+        let mut task = self.slots[s - 1].task.take().unwrap();
+        match task.on_stop(self, &last, DRAIN_STEPS, SHUTDOWN_STEPS) {
+            None => {
+                self.slots[s - 1].task = Some(task);
+                self.note(format!("slot {s}: SIGTERM: drains, then shuts down"));
+            }
+            Some(e) => self.note(format!("slot {s}: stopped ({e})")),
         }
-        self.note(note);
     }
 
-    /// What Galera writes when mariadbd shuts down cleanly.
-    fn clean_shutdown(&mut self, s: usize, db: &Db) {
+    /// Galera leaves the Primary component cleanly: the view shrinks.
+    fn leave_group(&mut self, s: usize) {
+        let Some(db) = self.db(s) else { return };
+        if db.conn == Conn::Left {
+            return;
+        }
+        if !db.in_primary {
+            self.db_mut(s).unwrap().conn = Conn::Left;
+            return;
+        }
         let mut others = false;
-        if db.in_primary
-            && let Some(p) = &mut self.primary
-        {
+        if let Some(p) = &mut self.primary {
             p.members.remove(&s);
             p.view.remove(&s);
             p.changed = true;
@@ -583,17 +739,26 @@ impl Sim {
                 self.primary = None;
             }
         }
+        let db = self.db_mut(s).unwrap();
+        db.in_primary = false;
+        db.conn = Conn::Left;
+        self.vol_mut(s).left_clean_with_others = others;
+        self.note(format!("slot {s}: Galera leaves the group cleanly"));
+    }
+
+    /// What Galera writes when mariadbd has shut down cleanly.
+    fn write_clean_state(&mut self, s: usize) {
+        let Some(db) = self.db(s).cloned() else {
+            return;
+        };
         let v = self.vol_mut(s);
-        if db.in_primary {
-            v.left_clean_with_others = others;
-        }
         if let Some(d) = &v.data {
             let safe = if db.was_primary {
                 db.last_memb == 1
             } else {
-                v.grastate.as_ref().is_some_and(|g| g.safe)
+                v.grastate.get().is_some_and(|g| g.safe)
             };
-            v.grastate = Some(Grastate {
+            v.grastate = GraFile::Parsed(Grastate {
                 cluster: d.cluster,
                 seqno: d.history.len() as i64,
                 safe,
@@ -603,6 +768,37 @@ impl Sim {
             }
         }
         v.gvwstate = None;
+    }
+
+    /// Slot `s`'s mariadbd leaves the Primary component as a crash does (no new view).
+    pub fn lose_member(&mut self, s: usize) {
+        if let Some(p) = &mut self.primary {
+            p.members.remove(&s);
+        }
+    }
+
+    /// The running tasks that galera-init's stop signal took through their shutdown.
+    fn stops(&mut self) {
+        for s in self.running() {
+            let Some((leave, exit)) = self.slots[s - 1].task.as_ref().and_then(|t| t.stopping())
+            else {
+                continue;
+            };
+            if leave <= self.now {
+                self.leave_group(s);
+            }
+            if exit <= self.now {
+                self.write_clean_state(s);
+                let mut t = self.slots[s - 1].task.take().unwrap();
+                t.db_exited(self, 0, true);
+                self.note(format!(
+                    "slot {s}: mariadbd shut down cleanly; the task exits 0"
+                ));
+                if self.slots[s - 1].replace {
+                    self.start(s);
+                }
+            }
+        }
     }
 
     fn vol_mut(&mut self, s: usize) -> &mut Volume {
@@ -655,7 +851,10 @@ impl Sim {
         for slot in &mut self.slots {
             slot.cut = false;
             slot.hidden.clear();
-            slot.mute_until = 0;
+            // A node silent for ever stays silent: the others must do without it.
+            if slot.mute_until != u64::MAX {
+                slot.mute_until = 0;
+            }
         }
         if reattach {
             for v in 0..self.volumes.len() {
@@ -739,14 +938,17 @@ impl Sim {
     }
 
     fn galera(&mut self) {
+        self.stops();
         // Clean stops galera-init asked for.
         for s in self.running() {
             if self.db(s).is_some_and(|db| db.stop) {
-                let db = self.db(s).cloned().unwrap();
-                self.clean_shutdown(s, &db);
+                self.leave_group(s);
+                self.write_clean_state(s);
                 if let Some(mut t) = self.slots[s - 1].task.take() {
-                    t.db_stopped(self.vol_mut(s));
-                    self.slots[s - 1].task = Some(t);
+                    let out = t.db_exited(self, 0, false);
+                    if out == Outcome::Elect {
+                        self.slots[s - 1].task = Some(t);
+                    }
                 }
                 self.note(format!("slot {s}: mariadbd stopped cleanly by galera-init"));
             }
@@ -775,12 +977,14 @@ impl Sim {
             let safe = self.primary.as_ref().is_some_and(|p| p.members.len() == 1);
             let v = self.vol_mut(s);
             v.data = Some(Data { cluster, history });
-            v.grastate = Some(Grastate {
+            v.grastate = GraFile::Parsed(Grastate {
                 cluster,
                 seqno: -1,
                 safe,
             });
+            v.marker = false;
             v.given_up = false;
+            v.record_lost = false;
             self.db_mut(s).unwrap().conn = Conn::Member;
             self.note(format!("slot {s}: state transfer done, Synced"));
         }
@@ -825,10 +1029,7 @@ impl Sim {
                 if let Conn::Transfer { .. } = db.conn {
                     // The donor is gone: the joiner's SST fails and mariadbd aborts,
                     // leaving a datadir with nothing usable in it.
-                    let v = self.vol_mut(*m);
-                    v.data = None;
-                    v.grastate = None;
-                    self.exit_task(*m, 1, "mariadbd aborted: state transfer failed");
+                    self.abort(*m, "mariadbd aborted: state transfer failed");
                 }
             }
         }
@@ -949,15 +1150,14 @@ impl Sim {
         // Galera's own restores (pc.recovery, a re-merge) are not galera-init's decisions.
         let ours = how == "bootstrap" || how == "pc.bootstrap";
         let task = self.slots[s - 1].task.as_mut().filter(|_| ours);
-        let forced = task.as_ref().is_some_and(|t| t.forced_bootstrap);
-        let blind = task.as_ref().is_some_and(|t| t.blind_fresh_bootstrap);
-        let best_known = task.as_ref().and_then(|t| t.best_known);
-        let majority = task.as_ref().is_some_and(|t| t.majority_bootstrap);
+        let decided = task.as_ref().and_then(|t| t.decided);
         if let Some(t) = task {
-            t.forced_bootstrap = false;
-            t.majority_bootstrap = false;
-            t.blind_fresh_bootstrap = false;
+            t.decided = None;
         }
+        let forced = decided.is_some_and(|d| d.kind.forced());
+        let blind = decided.is_some_and(|d| d.blind);
+        let best_known = decided.and_then(|d| d.best_known);
+        let majority = decided.is_some_and(|d| d.kind == BootstrapKind::Majority);
         let (cluster, history, fresh) = match &self.vol_of(s).data {
             Some(d) => (d.cluster, d.history.clone(), false),
             None => (self.new_cluster(), Vec::new(), true),
@@ -983,6 +1183,8 @@ impl Sim {
                 history: history.clone(),
             });
         }
+        // Its history is the cluster's from here on (the bootstrap starts a new epoch).
+        self.vol_mut(s).record_lost = false;
         let db = self.db_mut(s).unwrap();
         db.conn = Conn::Member;
         db.in_primary = true;
@@ -1186,7 +1388,7 @@ impl Sim {
                 && match db.conn {
                     Conn::Connecting { .. } => db.mode == Mode::Join,
                     Conn::Member => true,
-                    Conn::Transfer { .. } => false,
+                    Conn::Transfer { .. } | Conn::Left => false,
                 };
             if !eligible || (anchor > 0 && !self.group(anchor).contains(&s)) {
                 continue;
@@ -1197,7 +1399,10 @@ impl Sim {
                 None => {}
                 Some(d) if d.cluster == p.cluster => {
                     if is_prefix(&d.history, &p.history) {
-                        until = self.now + 1;
+                        // IST when a donor's gcache still holds what it misses; else SST.
+                        if p.history.len() - d.history.len() <= GCACHE {
+                            until = self.now + 1;
+                        }
                     } else if d.history.len() > p.history.len() {
                         self.violate(
                             "ahead-join",
@@ -1208,7 +1413,7 @@ impl Sim {
                                 p.history.len()
                             ),
                         );
-                        self.exit_task(s, 1, "mariadbd aborted: reversing history");
+                        self.abort(s, "mariadbd aborted: reversing history");
                         continue;
                     } else {
                         self.violate(
@@ -1251,9 +1456,23 @@ impl Sim {
                     }
                 }
             }
-            // (The SST script clears the datadir but keeps galera-init's record: the config
-            // galera-init writes adds it to the files it keeps.)
+            // The joiner's SST script makes its marker, and Galera marks the state unsafe
+            // (the all-zero UUID). A full transfer then replaces the data, first of all
+            // galera-init's join mark (the SST script clears the datadir but keeps
+            // galera-init's record: the config galera-init writes adds it to the files it
+            // keeps).
             let kind = if until == self.now + 1 { "IST" } else { "SST" };
+            let starting = matches!(self.db(s).unwrap().conn, Conn::Connecting { .. });
+            let v = self.vol_mut(s);
+            if starting {
+                v.marker = true;
+                v.grastate = GraFile::running(0);
+            }
+            if kind == "SST" {
+                v.join_mark = false;
+                v.data = None;
+                v.init_done = false;
+            }
             let db = self.db_mut(s).unwrap();
             db.conn = Conn::Transfer { until };
             db.in_primary = true;
@@ -1264,11 +1483,28 @@ impl Sim {
 
     /// A node started with `--wsrep-new-cluster` while a Primary component exists: two.
     fn bootstraps_beside_a_primary(&mut self) {
-        if self.primary.is_none() {
+        let Some(cluster) = self.primary.as_ref().map(|p| p.cluster) else {
             return;
-        }
+        };
         for s in self.running() {
             let db = self.db(s).unwrap();
+            let other = self
+                .vol_of(s)
+                .data
+                .as_ref()
+                .is_none_or(|d| d.cluster != cluster);
+            if db.mode == Mode::Bootstrap
+                && matches!(db.conn, Conn::Connecting { .. })
+                && self.two_clusters
+                && other
+            {
+                // Two clusters out of each other's sight (README): the model follows one.
+                self.note(format!(
+                    "slot {s}: bootstraps another cluster beside the first: the model ends here"
+                ));
+                self.two_primaries = true;
+                return;
+            }
             if db.mode == Mode::Bootstrap && matches!(db.conn, Conn::Connecting { .. }) {
                 self.violate(
                     "split-brain",
@@ -1298,19 +1534,58 @@ impl Sim {
                 && !db.was_primary
                 && since + WAIT_PRIM_TIMEOUT <= self.now
             {
-                self.exit_task(s, 1, "mariadbd: failed to reach primary view");
+                self.abort(s, "mariadbd: failed to reach primary view");
             }
         }
     }
 
-    /// The task in slot `s` exits by itself; Swarm restarts it later.
-    pub fn exit_task(&mut self, s: usize, code: i32, why: &str) {
+    /// A task exits with an error: after faults ended, more than [`CRASH_LOOP`] times is a
+    /// crash loop.
+    fn exited_with_error(&mut self, s: usize) {
+        if self.healed_at.is_none() || self.bad_config {
+            return;
+        }
+        let n = self.errors.entry(s).or_insert(0);
+        *n += 1;
+        if *n > CRASH_LOOP {
+            self.violate(
+                "crash-loop",
+                format!("slot {s} exits with an error again and again after faults ended"),
+            );
+        }
+    }
+
+    /// The task in slot `s` exits by itself (its start-up refused); Swarm restarts it later.
+    pub fn exit_task(&mut self, s: usize, code: u8, why: &str) {
+        if code != 0 {
+            self.exited_with_error(s);
+        }
         if self.slots[s - 1].task.take().is_some() {
             if let Some(p) = &mut self.primary {
                 p.members.remove(&s);
             }
             self.slots[s - 1].restart_at = Some(self.now + RESTART_DELAY);
             self.note(format!("slot {s}: exits with {code}: {why}"));
+        }
+    }
+
+    /// Slot `s`'s mariadbd aborts: galera-init hears of its exit, and the task exits with
+    /// it (Swarm restarts it later).
+    pub fn abort(&mut self, s: usize, why: &str) {
+        let Some(mut t) = self.slots[s - 1].task.take() else {
+            return;
+        };
+        self.lose_member(s);
+        self.note(format!("slot {s}: {why}"));
+        match t.db_exited(self, 1, false) {
+            Outcome::Elect => self.slots[s - 1].task = Some(t),
+            Outcome::Exit(code) => {
+                self.slots[s - 1].restart_at = Some(self.now + RESTART_DELAY);
+                self.note(format!("slot {s}: exits with {code}"));
+                if code != 0 {
+                    self.exited_with_error(s);
+                }
+            }
         }
     }
 
@@ -1342,7 +1617,7 @@ impl Sim {
             v.flag_by_init = false;
             // A joiner still receiving its SST has no data and no Galera state yet.
             if let Some(d) = &v.data {
-                v.grastate = Some(Grastate {
+                v.grastate = GraFile::Parsed(Grastate {
                     cluster: d.cluster,
                     seqno: -1,
                     safe: n == 1,
@@ -1423,19 +1698,28 @@ impl Sim {
     /// it, and did not leave it cleanly while the others stayed (they may have gone on).
     pub fn should_recover(&self) -> bool {
         // After `heal` every slot runs (or is about to be restarted) on its volume.
+        // A node whose galera-init nobody can read is not present for the others: what only
+        // it holds, or only it can say, is an operator's to decide.
+        let heard = |s: &Slot| s.mute_until != u64::MAX;
+        // A volume that lost its record cannot be matched to the views that name it.
         let present = |v: usize| {
+            let vol = &self.volumes[v - 1];
             self.slots
                 .iter()
-                .any(|s| s.vol == v && self.volumes[v - 1].data.is_some())
+                .any(|s| s.vol == v && heard(s) && vol.data.is_some() && !vol.record_lost)
         };
         let surviving = self.surviving();
         let attached: Vec<&Volume> = self
             .slots
             .iter()
+            .filter(|s| heard(s))
             .map(|s| &self.volumes[s.vol - 1])
             .collect();
         if attached.iter().all(|v| v.data.is_none()) {
-            return true;
+            // A fresh cluster waits for every listed node to answer: one that never does
+            // (a dead task's address, a node whose galera-init cannot be read) may hold
+            // data, and only an operator can say it does not.
+            return self.ghosts.is_empty() && self.slots.iter().all(|s| s.mute_until != u64::MAX);
         }
         if self.mixed_clusters() {
             // Data of two clusters: an operator must choose (README).
@@ -1448,6 +1732,7 @@ impl Sim {
             .iter()
             .filter(|n| {
                 !n.given_up
+                    && !n.record_lost
                     && n.data
                         .as_ref()
                         .is_some_and(|d| surviving.iter().all(|t| d.history.contains(t)))

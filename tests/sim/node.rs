@@ -1,42 +1,39 @@
-//! The galera-init side of a simulated task: the same sequence as `src/node`, calling the
-//! library's own pure steps (`node::startup`), election rounds (`election::Election`) and
-//! monitor (`node::monitor::Monitor`) against the simulated world. What `src/node` does
-//! with files and processes, this file does to the model's volume and mariadbd.
+//! The galera-init side of a simulated task: the library's own [`Driver`], fed what the
+//! model shows it, with its [`Effect`]s carried out on the model's volume and mariadbd.
+//! Nothing of the node's glue is written here: this file is the model's side of each
+//! effect, as `src/node/host.rs` is the real node's.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::net::IpAddr;
 use std::time::Duration;
 
-use galera_init::decision::{Override, Params, Plan};
+use galera_init::datadir::{
+    FORCE_BOOTSTRAP_FILE, INIT_DONE, INIT_STARTED, JOIN_MARK, Listing, SST_IN_PROGRESS,
+};
+use galera_init::decision::{BootstrapKind, Params};
 use galera_init::discovery::{self, Answer, DnsError};
-use galera_init::election::{Election, World};
-use galera_init::galera::grastate::GraState;
+use galera_init::election::World;
+use galera_init::galera::grastate::{GRASTATE_FILE, GraState};
 use galera_init::galera::gvwstate::SavedView;
-use galera_init::node::monitor::{self, Monitor, Started, Stop};
-use galera_init::node::startup::{self, Disk};
-use galera_init::record::{self, Record};
+use galera_init::node::driver::{self, Driver, Effect, Exit, Found, Launch, Outcome, Reading};
+use galera_init::node::monitor::Stop;
+use galera_init::record::RECORD_FILE;
 use galera_init::state::{NodeState, Phase as StatePhase};
 
-use crate::model::{Conn, Db, Grastate, INIT_STEPS, Mode, Sim, Volume, uuid};
+use crate::model::{Conn, Db, GraFile, INIT_STEPS, Mode, Sim, Volume, uuid};
 
-/// What galera-init is doing.
+/// What the host is doing.
 #[derive(Debug, Clone)]
 enum Phase {
     /// Waiting for DNS to list it.
     Discovering,
-    /// `mariadbd --wsrep-recover` runs until the step given.
-    Recovering { until: u64 },
-    /// Election rounds.
-    Electing { election: Box<Election> },
-    /// Initialising or writing the config; mariadbd starts at `until`.
-    Preparing {
-        until: u64,
-        bootstrap: bool,
-        started: Started,
-        gcomm: BTreeSet<IpAddr>,
-    },
-    /// mariadbd runs, watched by the monitor.
-    Running { db: Db, monitor: Box<Monitor> },
+    /// Carrying out the driver's effects, and running election rounds.
+    Host,
+    /// mariadbd runs.
+    Running { db: Db },
+    /// A stop signal came while mariadbd runs: it drains, leaves the group at `leave`
+    /// and has shut down at `exit`.
+    Stopping { db: Db, leave: u64, exit: u64 },
 }
 
 /// A task: one galera-init process and its mariadbd.
@@ -44,30 +41,38 @@ enum Phase {
 pub struct Task {
     slot: usize,
     addr: IpAddr,
-    env_set: bool,
-    /// The node's current start is a bootstrap made under an override.
-    pub forced_bootstrap: bool,
-    /// The node's current start is a fresh-cluster bootstrap decided while no node it knew
-    /// of held data.
-    pub blind_fresh_bootstrap: bool,
-    /// For a bootstrap: the most advanced position among the other nodes it knew of when it
-    /// decided, and which slot held it.
-    pub best_known: Option<(i64, usize)>,
-    /// The node's current start is a bootstrap decided by the OUTAGE_TIMEOUT majority rule.
-    pub majority_bootstrap: bool,
-    learned: BTreeMap<IpAddr, u64>,
-    allow_pc_recovery: bool,
+    driver: Driver,
     phase: Phase,
-    own: NodeState,
-    record: Record,
-    env_override: bool,
-    disk: Disk,
+    /// Effects not carried out yet, in order.
+    queue: VecDeque<Effect>,
+    /// An effect that takes time, and when it is done.
+    busy: Option<(Effect, u64)>,
+    /// The first step an election round may run in.
+    round_from: u64,
+    /// What the node serves, as the driver's publications left it.
+    served: NodeState,
+    /// The `gcomm://` list of the config it last wrote.
+    gcomm: BTreeSet<IpAddr>,
+    learned: BTreeMap<IpAddr, u64>,
+    /// What the node knew when it decided its current bootstrap, for the invariants.
+    pub decided: Option<Decided>,
+}
+
+/// What a node knew when it decided a bootstrap.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Decided {
+    /// The rule that made it.
+    pub kind: BootstrapKind,
+    /// The most advanced position among the other nodes it knew of, and their slot.
+    pub best_known: Option<(i64, usize)>,
+    /// A fresh-cluster bootstrap decided while no node it knew of held data.
+    pub blind: bool,
 }
 
 /// How a tick ended.
-enum Outcome {
+enum Outcome2 {
     Continue,
-    Exit(i32, String),
+    Exit(u8, String),
 }
 
 fn params(sim: &Sim) -> Params {
@@ -80,60 +85,97 @@ fn params(sim: &Sim) -> Params {
 }
 
 /// The model's grastate.dat as galera-init parses it.
-fn parsed(g: &Grastate) -> GraState {
-    GraState {
-        uuid: uuid(g.cluster),
-        seqno: g.seqno,
-        safe_to_bootstrap: g.safe,
-    }
+fn parsed(g: &GraState) -> String {
+    format!(
+        "uuid: {}\nseqno: {}\nsafe_to_bootstrap: {}\n",
+        g.uuid, g.seqno, g.safe_to_bootstrap as u8
+    )
 }
 
-/// galera-init's `settle_bootstrap`: after mariadbd is gone, a bootstrap still pending did not
-/// reach a Primary component unless grastate.dat shows it committed after its start.
-fn settle_bootstrap(record: &mut Record, vol: &mut Volume) {
-    if record.pending.is_none() {
-        return;
+/// The volume's datadir as galera-init reads it.
+fn found(vol: &Volume) -> Found {
+    let mut names: Vec<String> = Vec::new();
+    let mut add = |n: &str| names.push(n.to_string());
+    if vol.data.is_some() || vol.init_started || vol.init_done || vol.marker {
+        add("mysql");
     }
-    let position = vol.grastate.as_ref().map(|g| g.seqno).filter(|s| *s >= 0);
-    if record.settle_at_start(position)
-        && let Some(g) = &mut vol.grastate
-    {
-        g.safe = false;
-        vol.flag_by_init = false;
+    if vol.data.is_some() || vol.init_done {
+        add("ibdata1");
     }
-    vol.record = Some(record.clone());
+    if vol.init_started {
+        add(INIT_STARTED);
+    }
+    if vol.init_done {
+        add(INIT_DONE);
+    }
+    if vol.marker {
+        add(SST_IN_PROGRESS);
+    }
+    if vol.join_mark {
+        add(JOIN_MARK);
+    }
+    if vol.force_file {
+        add(FORCE_BOOTSTRAP_FILE);
+    }
+    if vol.record.is_some() {
+        add(RECORD_FILE);
+    }
+    let grastate = match &vol.grastate {
+        GraFile::Missing => None,
+        GraFile::Garbled => Some(String::new()),
+        GraFile::Parsed(g) => Some(parsed(&g.parsed())),
+    };
+    if grastate.is_some() {
+        add(GRASTATE_FILE);
+    }
+    Found {
+        listing: Listing {
+            names,
+            grastate,
+            innodb: vol.data.is_some() || vol.init_done,
+        },
+        record: Ok(vol.record.clone()),
+        view: vol.gvwstate.as_ref().map(|v| SavedView {
+            my_uuid: format!("vol{}", vol.id),
+            view_id: v.id.to_string(),
+            members: v.members.iter().map(|m| format!("vol{m}")).collect(),
+        }),
+    }
 }
 
 impl Task {
     /// A task starting now in slot `slot` at `addr`; `env_set` says FORCE_BOOTSTRAP is set on
     /// the service.
-    pub fn new(slot: usize, addr: IpAddr, env_set: bool, _now: u64, _override_id: u64) -> Task {
+    pub fn new(slot: usize, addr: IpAddr, env_set: bool, sim: &Sim) -> Task {
+        let driver = Driver::new(driver::Config {
+            params: params(sim),
+            pc_recovery_timeout: Duration::from_secs(sim.cfg.pc_recovery),
+            force_env: env_set,
+            datadir: "/var/lib/mysql".into(),
+        });
         Task {
             slot,
             addr,
-            env_set,
-            forced_bootstrap: false,
-            blind_fresh_bootstrap: false,
-            best_known: None,
-            majority_bootstrap: false,
-            learned: BTreeMap::new(),
-            allow_pc_recovery: true,
+            driver,
             phase: Phase::Discovering,
-            own: NodeState {
+            queue: VecDeque::new(),
+            busy: None,
+            round_from: 0,
+            served: NodeState {
                 address: Some(addr),
                 node_name: format!("slot{slot}"),
                 ..NodeState::default()
             },
-            record: Record::default(),
-            env_override: false,
-            disk: Disk::default(),
+            gcomm: BTreeSet::new(),
+            learned: BTreeMap::new(),
+            decided: None,
         }
     }
 
     /// Its mariadbd, when one runs.
     pub fn db(&self) -> Option<&Db> {
         match &self.phase {
-            Phase::Running { db, .. } => Some(db),
+            Phase::Running { db } | Phase::Stopping { db, .. } => Some(db),
             _ => None,
         }
     }
@@ -141,353 +183,359 @@ impl Task {
     /// Its mariadbd, to change.
     pub fn db_mut(&mut self) -> Option<&mut Db> {
         match &mut self.phase {
-            Phase::Running { db, .. } => Some(db),
+            Phase::Running { db } | Phase::Stopping { db, .. } => Some(db),
             _ => None,
         }
     }
 
-    /// mariadbd, stopped by galera-init's request, has exited cleanly: the node elects
-    /// again (`Outcome::PcRecoveryFailed`).
-    pub fn db_stopped(&mut self, vol: &mut Volume) {
-        if let Phase::Running { monitor, .. } = &self.phase {
-            self.record = monitor.record().clone();
+    /// Whether it is shutting down after a stop signal.
+    pub fn stopping(&self) -> Option<(u64, u64)> {
+        match &self.phase {
+            Phase::Stopping { leave, exit, .. } => Some((*leave, *exit)),
+            _ => None,
         }
-        settle_bootstrap(&mut self.record, vol);
-        self.allow_pc_recovery = false;
-        self.phase = Phase::Discovering;
     }
 
-    /// SIGTERM reached the task (mariadbd, if it ran, has shut down cleanly, `with_others`
-    /// still in its Primary component); returns how it exits when mariadbd was not running.
-    pub fn on_stop(&self, vol: &mut Volume, with_others: bool) -> Option<String> {
-        let mut record = match &self.phase {
-            Phase::Running { monitor, .. } => monitor.record().clone(),
-            _ => self.record.clone(),
+    /// mariadbd exited (`code`), on its own or stopped by galera-init; the volume shows
+    /// what it left. Returns how the task goes on: it elects again, or exits.
+    pub fn db_exited(&mut self, sim: &mut Sim, code: u8, stop_received: bool) -> Outcome {
+        self.phase = Phase::Host;
+        let exit = Exit {
+            code: Some(code),
+            grastate: sim.vol_of(self.slot).grastate.as_parsed(),
+            stop_received,
         };
-        if with_others && matches!(self.phase, Phase::Running { .. }) {
-            record.left_while_others = true;
-            vol.record = Some(record.clone());
+        let (effects, outcome) = self.driver.exited(&exit);
+        for e in effects {
+            self.apply(sim, e);
         }
-        settle_bootstrap(&mut record, vol);
-        match self.phase {
-            Phase::Running { .. } => None,
-            _ => Some("exit 143 during start-up".into()),
+        if outcome == Outcome::Elect {
+            self.phase = Phase::Discovering;
+            self.queue.clear();
+            self.busy = None;
         }
+        outcome
     }
 
-    /// What the task serves on `/state`.
-    fn report(&self, sim: &Sim) -> NodeState {
-        let mut st = self.own.clone();
-        st.address = Some(self.addr);
-        st.phase = match &self.phase {
-            Phase::Discovering => StatePhase::Discovering,
-            Phase::Recovering { .. } => StatePhase::Recovering,
-            Phase::Electing { .. } => StatePhase::Waiting,
-            Phase::Preparing {
-                bootstrap: true, ..
-            } => StatePhase::Bootstrapping,
-            Phase::Preparing { .. } => StatePhase::Joining,
-            Phase::Running { db, monitor } => {
-                monitor::publish(&mut st, monitor.record());
-                // As the monitor thread publishes it: only the file can be pending now.
-                st.override_requested = if sim.vol_of(self.slot).force_file {
-                    Override::Command
-                } else {
-                    Override::None
-                };
-                // mariadbd answers once it has been in a Primary component: until then
-                // (joining, or waiting for pc.recovery) its storage engines are not open.
-                let answers = db.conn == Conn::Member;
-                if answers {
-                    sim.wsrep(self.slot, &mut st);
-                    st.fresh = Some(false);
-                    StatePhase::Running
-                } else if db.mode == Mode::Bootstrap {
-                    StatePhase::Bootstrapping
-                } else {
-                    StatePhase::Joining
-                }
+    /// SIGTERM reached the task. With mariadbd running, the driver hears of it before
+    /// mariadbd does; it then drains, leaves the group, and shuts down. Otherwise start-up
+    /// ends at once: returns how.
+    pub fn on_stop(
+        &mut self,
+        sim: &mut Sim,
+        last: &NodeState,
+        drain: u64,
+        shutdown: u64,
+    ) -> Option<String> {
+        if let Phase::Running { db } = &self.phase {
+            let db = db.clone();
+            for e in self.driver.stop_signal(last) {
+                self.apply(sim, e);
             }
-        };
+            self.phase = Phase::Stopping {
+                db,
+                leave: sim.now + drain,
+                exit: sim.now + drain + shutdown,
+            };
+            return None;
+        }
+        // Start-up stopped: a bootstrap prepared but not started is settled.
+        if !self.driver.electing() && !matches!(self.phase, Phase::Discovering) {
+            let exit = Exit {
+                code: None,
+                grastate: sim.vol_of(self.slot).grastate.as_parsed(),
+                stop_received: true,
+            };
+            let (effects, _) = self.driver.exited(&exit);
+            for e in effects {
+                self.apply(sim, e);
+            }
+        }
+        Some("exit 143 during start-up".into())
+    }
+
+    /// What the task serves on `/state`: what its driver published, and its mariadbd's
+    /// status read as `peer::status::apply` reads it.
+    pub fn report(&self, sim: &Sim) -> NodeState {
+        let mut st = self.served.clone();
+        if let Some(db) = self.db()
+            && db.conn == Conn::Member
+            && !matches!(self.phase, Phase::Stopping { leave, .. } if leave <= sim.now)
+        {
+            // mariadbd answers once it has been in a Primary component: until then
+            // (joining, or waiting for pc.recovery) its storage engines are not open.
+            sim.wsrep(self.slot, &mut st);
+            st.phase = StatePhase::Running;
+            st.fresh = Some(false);
+            if st.is_primary() {
+                st.uuid.clone_from(&st.wsrep_cluster_state_uuid);
+            }
+        }
         st
     }
 
-    /// The datadir, as galera-init reads it at start: `Disk`, the record, the unearned flag.
-    fn inspect(&mut self, sim: &mut Sim, recovered: bool) {
-        let slot = self.slot;
-        let vol = sim.vol_of(slot).clone();
-        let fresh = vol.data.is_none();
-        // A record without data belongs to data that is gone (an SST that never finished).
-        self.record = vol
-            .record
-            .clone()
-            .filter(|_| !fresh)
-            .unwrap_or_else(|| Record::new(record::random_id()));
-        self.disk = Disk {
-            fresh,
-            grastate: vol.grastate.as_ref().map(parsed),
-            recovered: if recovered {
-                vol.data
-                    .as_ref()
-                    .map(|d| (uuid(d.cluster), d.history.len() as i64))
-            } else {
-                None
-            },
-            view: vol.gvwstate.as_ref().map(|v| SavedView {
-                my_uuid: format!("vol{}", vol.id),
-                view_id: v.id.to_string(),
-                members: v.members.iter().map(|m| format!("vol{m}")).collect(),
-            }),
-        };
-        if !fresh && self.record.settle_at_start(self.disk.position()) {
-            let v = sim.vol_mut_of(slot);
-            if let Some(g) = &mut v.grastate {
-                g.safe = false;
-            }
-            v.flag_by_init = false;
-            if let Some(g) = &mut self.disk.grastate {
-                g.safe_to_bootstrap = false;
-            }
-        }
-        let v = sim.vol_of(slot);
-        if v.flag_by_init && v.grastate.as_ref().is_some_and(|g| g.safe) {
-            sim.violate(
-                "stale-flag",
-                format!(
-                    "slot {slot} starts with safe_to_bootstrap: 1 that galera-init wrote for \
-                     a bootstrap that never reached Primary"
-                ),
-            );
-        }
-        self.env_override = self.record.arm_env_override(self.env_set);
-        if !fresh {
-            sim.vol_mut_of(slot).record = Some(self.record.clone());
-        }
-        self.own = startup::own_state(&self.disk, &self.record);
-        self.own.address = Some(self.addr);
-        self.own.node_name = format!("slot{slot}");
-    }
-
-    fn tick(&mut self, sim: &mut Sim, reports: &BTreeMap<IpAddr, (usize, NodeState)>) -> Outcome {
-        let now = sim.now;
-        match &mut self.phase {
+    /// One step of the task.
+    fn tick(&mut self, sim: &mut Sim, reports: &BTreeMap<IpAddr, (usize, NodeState)>) -> Outcome2 {
+        match &self.phase {
             Phase::Discovering => {
                 let answer = SimWorld::new(sim, self, reports).lookup();
                 if let Answer::Ready(_) = answer {
-                    let v = sim.vol_of(self.slot);
-                    let crashed =
-                        v.data.is_some() && v.grastate.as_ref().is_some_and(|g| g.seqno == -1);
-                    if crashed {
-                        self.own.phase = StatePhase::Recovering;
-                        self.phase = Phase::Recovering { until: now + 1 };
-                    } else {
-                        self.inspect(sim, false);
-                        self.start_election(sim);
+                    self.phase = Phase::Host;
+                    self.round_from = sim.now + 1;
+                    self.queue = self.driver.inspected(found(sim.vol_of(self.slot))).into();
+                }
+            }
+            // The monitor thread runs until the process exits.
+            Phase::Running { .. } | Phase::Stopping { .. } => self.monitor(sim, reports),
+            Phase::Host => {}
+        }
+        self.work(sim, reports)
+    }
+
+    /// Carries out the queued effects; an effect that takes time holds the rest. Once the
+    /// queue is empty, an election round while the driver elects.
+    fn work(&mut self, sim: &mut Sim, reports: &BTreeMap<IpAddr, (usize, NodeState)>) -> Outcome2 {
+        if let Some((effect, until)) = self.busy.take() {
+            if until > sim.now {
+                self.busy = Some((effect, until));
+                return Outcome2::Continue;
+            }
+            if let Some(out) = self.finish(sim, effect) {
+                return out;
+            }
+        }
+        let mut rounds = 0;
+        loop {
+            while let Some(effect) = self.queue.pop_front() {
+                let cost = match &effect {
+                    Effect::RecoverPosition => 1,
+                    Effect::BuildDatadir { .. } | Effect::InitDatadir { built: false, .. } => {
+                        INIT_STEPS
                     }
+                    Effect::StartServer { .. } => 1,
+                    _ => 0,
+                };
+                if cost > 0 {
+                    self.busy = Some((effect, sim.now + cost));
+                    return Outcome2::Continue;
                 }
-            }
-            Phase::Recovering { until } => {
-                if *until <= now {
-                    self.inspect(sim, true);
-                    self.start_election(sim);
+                if let Effect::Refuse(reason) = &effect {
+                    return Outcome2::Exit(1, reason.clone());
                 }
+                self.apply(sim, effect);
             }
-            Phase::Electing { .. } => return self.elect(sim, reports),
-            Phase::Preparing {
-                until,
-                bootstrap,
-                started,
-                gcomm,
-            } => {
-                if *until <= now {
-                    let (bootstrap, started, gcomm) = (*bootstrap, started.clone(), gcomm.clone());
-                    self.start_db(sim, bootstrap, started, gcomm);
-                }
+            if !self.driver.electing() || self.round_from > sim.now || rounds > 0 {
+                return Outcome2::Continue;
             }
-            Phase::Running { .. } => self.monitor(sim, reports),
+            rounds += 1;
+            let force_file = sim.vol_of(self.slot).force_file;
+            let (effects, notes) = {
+                let mut w = SimWorld::new(sim, self, reports);
+                let fx = self.driver.round(&mut w, force_file);
+                (fx, w.notes)
+            };
+            apply_notes(sim, notes);
+            self.note_decision(sim, &effects);
+            self.note_bootstrap(sim, reports, &effects);
+            self.queue.extend(effects);
         }
-        Outcome::Continue
     }
 
-    fn start_election(&mut self, sim: &Sim) {
-        self.own.phase = StatePhase::Waiting;
-        self.phase = Phase::Electing {
-            election: Box::new(Election::new(params(sim), Duration::from_secs(sim.now))),
-        };
+    /// Logs a decision in the trace when it changes.
+    fn note_decision(&mut self, sim: &mut Sim, effects: &[Effect]) {
+        for e in effects {
+            if let Effect::Publish(p) = e
+                && p.state.decision != self.served.decision
+                && let Some(line) = &p.state.decision
+            {
+                sim.note(format!("slot {}: {line}", self.slot));
+            }
+        }
     }
 
-    fn elect(&mut self, sim: &mut Sim, reports: &BTreeMap<IpAddr, (usize, NodeState)>) -> Outcome {
-        let Phase::Electing { election } = &mut self.phase else {
-            unreachable!()
-        };
-        let mut election = election.clone();
-        let force = if sim.vol_of(self.slot).force_file {
-            Override::Command
-        } else if self.env_override {
-            Override::Service
-        } else {
-            Override::None
-        };
-        self.own.override_requested = force;
-        let own = self.own.clone();
-        let allow = self.allow_pc_recovery;
-        let (plan, notes) = {
-            let mut w = SimWorld::new(sim, self, reports);
-            let plan = election.round(&mut w, &own, force, allow);
-            (plan, w.notes)
-        };
-        apply_notes(sim, notes);
-        if force.is_on() && election.primary_seen() && matches!(plan, Plan::Wait { .. }) {
-            // The override is used up: a Primary component runs or is being made.
-            sim.vol_mut_of(self.slot).force_file = false;
-            if self.env_override {
-                self.env_override = false;
-                self.record.force_env_used = true;
-                if sim.vol_of(self.slot).data.is_some() {
-                    sim.vol_mut_of(self.slot).record = Some(self.record.clone());
-                }
+    /// What the node knew when it decided a bootstrap, for the invariants: the most advanced
+    /// position among the nodes it asked (the `gcomm://` list it writes for a start, the
+    /// reachable ones for a `pc.bootstrap`), and whether any of them held data.
+    fn note_bootstrap(
+        &mut self,
+        sim: &Sim,
+        reports: &BTreeMap<IpAddr, (usize, NodeState)>,
+        effects: &[Effect],
+    ) {
+        let kind = effects.iter().find_map(|e| match e {
+            Effect::StartServer {
+                launch: Launch::Bootstrap(kind),
+                ..
             }
-            self.own.override_requested = Override::None;
+            | Effect::PcBootstrap(kind) => Some(*kind),
+            _ => None,
+        });
+        let Some(kind) = kind else { return };
+        let asked: Option<Vec<IpAddr>> = effects.iter().find_map(|e| match e {
+            Effect::WriteConfig { members, .. } => Some(members.clone()),
+            _ => None,
+        });
+        // Only what it could read: reachable, and answering.
+        let others = reports.iter().filter(|(a, (s, _))| {
+            **a != self.addr
+                && *s != self.slot
+                && sim.reachable(self.slot, *s)
+                && sim.slots[s - 1].mute_until <= sim.now
+                && asked.as_ref().is_none_or(|list| list.contains(a))
+        });
+        let best_known = others
+            .clone()
+            .filter(|(_, (_, st))| st.has_data() && !st.superseded)
+            .filter_map(|(_, (s, st))| st.position().map(|p| (p, *s)))
+            .max();
+        let fresh = sim.vol_of(self.slot).data.is_none();
+        let blind = fresh
+            && !others
+                .clone()
+                .any(|(_, (s, _))| sim.vol_of(*s).data.is_some());
+        self.decided = Some(Decided {
+            kind,
+            best_known,
+            blind,
+        });
+    }
+
+    /// An effect that took time is done.
+    fn finish(&mut self, sim: &mut Sim, effect: Effect) -> Option<Outcome2> {
+        match effect {
+            Effect::RecoverPosition => {
+                let vol = sim.vol_of(self.slot);
+                let position = vol
+                    .data
+                    .as_ref()
+                    .map(|d| (uuid(d.cluster), d.history.len() as i64));
+                self.queue = self.driver.recovered(position).into();
+            }
+            Effect::StartServer { launch, .. } => return self.start_db(sim, launch),
+            other => self.apply(sim, other),
         }
-        let line = plan.describe();
-        if matches!(plan, Plan::Wait { .. }) && self.own.decision.as_ref() != Some(&line) {
-            sim.note(format!("slot {}: {line}", self.slot));
-        }
-        self.own.decision = Some(line);
-        self.own.known = election.first_hand().to_vec();
+        None
+    }
+
+    /// Carries out an effect that takes no time.
+    fn apply(&mut self, sim: &mut Sim, effect: Effect) {
         let slot = self.slot;
-        let now = sim.now;
-        let final_plan = !matches!(plan, Plan::Wait { .. } | Plan::Refuse { .. });
-        if final_plan {
-            sim.note(format!("slot {slot}: decision: {}", plan.describe()));
-            let prep = startup::prepare(
-                &plan,
-                &mut self.record,
-                &own,
-                force.is_on(),
-                self.env_override,
-            );
-            if prep.consume_override {
-                sim.vol_mut_of(slot).force_file = false;
-            }
-            if prep.forget_saved_view {
-                sim.vol_mut_of(slot).gvwstate = None;
-            }
-            self.own.override_requested = Override::None;
-            self.own.known.clear();
-            let v = sim.vol_mut_of(slot);
-            if v.data.is_none() && matches!(plan, Plan::Join { .. }) {
-                // An empty joiner's record is saved before the SST, which keeps it.
-                v.record = Some(self.record.clone());
-            }
-            if v.data.is_some() {
-                // Saved before the flag is written, as in `src/node`.
-                v.record = Some(self.record.clone());
-                if prep.write_flag
-                    && let Some(g) = &mut v.grastate
+        match effect {
+            Effect::SaveRecord(r) => {
+                let v = sim.vol_of(slot);
+                let before = v.record.clone();
+                if let Some(candidate) = &r.accepted
+                    && v.data.is_some()
+                    && before.as_ref().and_then(|b| b.accepted.as_ref()) != Some(candidate)
                 {
-                    g.safe = true;
-                    v.flag_by_init = true;
+                    sim.accepted(slot, candidate);
                 }
-            }
-        }
-        match plan {
-            Plan::Wait {
-                superseded, accept, ..
-            } => {
-                if let Some(candidate) = accept
-                    && sim.vol_of(slot).data.is_some()
-                    && self.record.accepted.as_ref() != Some(&candidate)
-                {
-                    sim.accepted(slot, &candidate);
-                    self.record.accepted = Some(candidate.clone());
-                    self.own.accepted = Some(candidate);
-                    sim.vol_mut_of(slot).record = Some(self.record.clone());
-                }
-                if superseded && sim.vol_of(slot).data.is_some() && !self.record.superseded {
-                    self.record.superseded = true;
-                    self.own.superseded = true;
-                    sim.vol_mut_of(slot).record = Some(self.record.clone());
+                if r.superseded && before.as_ref().is_none_or(|b| !b.superseded) {
                     sim.note(format!(
                         "slot {slot}: its history was given up by an override"
                     ));
                 }
-                self.phase = Phase::Electing { election };
+                sim.vol_mut_of(slot).record = Some(r);
             }
-            Plan::Refuse { reason } => return Outcome::Exit(1, format!("refused: {reason}")),
-            Plan::Bootstrap { forced, reason } => {
-                self.forced_bootstrap = forced;
-                self.majority_bootstrap = by_majority(&reason);
-                self.best_known = best_known(&election, self.addr, reports);
-                let fresh = sim.vol_of(slot).data.is_none();
-                self.blind_fresh_bootstrap = fresh
-                    && !election.listed().iter().any(|a| {
-                        *a != self.addr
-                            && reports
-                                .get(a)
-                                .is_some_and(|(o, _)| sim.vol_of(*o).data.is_some())
-                    });
-                self.phase = Phase::Preparing {
-                    until: now + if fresh { INIT_STEPS } else { 1 },
-                    bootstrap: true,
-                    started: Started::Bootstrap,
-                    gcomm: election.listed().iter().copied().collect(),
-                };
-            }
-            Plan::Join {
-                pc_recovery,
-                lineage,
-                members,
-                ..
-            } => {
-                self.forced_bootstrap = false;
-                if pc_recovery {
-                    sim.vol_mut_of(slot).synced_in_last_view = false;
-                } else {
-                    sim.decided_to_join(slot);
+            Effect::SafeToBootstrap(on) => {
+                let v = sim.vol_mut_of(slot);
+                if let GraFile::Parsed(g) = &mut v.grastate {
+                    g.safe = on;
                 }
-                self.phase = Phase::Preparing {
-                    until: now + 1,
-                    bootstrap: false,
-                    started: Started::Join {
-                        pc_recovery,
-                        lineage,
-                    },
-                    gcomm: members.into_iter().collect(),
-                };
+                v.flag_by_init = on;
             }
+            Effect::RepairGrastate { .. } => {
+                let v = sim.vol_mut_of(slot);
+                if let Some(d) = &v.data {
+                    v.grastate = GraFile::running(d.cluster);
+                }
+            }
+            Effect::RemoveStaleMarker => sim.vol_mut_of(slot).marker = false,
+            Effect::RemoveForceFile => sim.vol_mut_of(slot).force_file = false,
+            Effect::ForgetSavedView => sim.vol_mut_of(slot).gvwstate = None,
+            Effect::ClearDatadir => sim.vol_mut_of(slot).clear(),
+            Effect::BuildDatadir { clear_first } => {
+                let v = sim.vol_mut_of(slot);
+                if clear_first {
+                    v.clear();
+                }
+                v.init_started = true;
+            }
+            Effect::InitDatadir { clear_first, .. } => {
+                let v = sim.vol_mut_of(slot);
+                if clear_first {
+                    v.clear();
+                }
+                v.init_started = false;
+                v.init_done = true;
+            }
+            Effect::MarkJoin => sim.vol_mut_of(slot).join_mark = true,
+            Effect::UnmarkJoin => sim.vol_mut_of(slot).join_mark = false,
+            Effect::WriteConfig { members, .. } => self.gcomm = members.into_iter().collect(),
+            Effect::ReserveDonor(_) | Effect::ReleaseDonor(_) => {}
+            Effect::Publish(p) => p.apply(&mut self.served),
+            Effect::PcBootstrap(kind) => {
+                if let Some(db) = self.db_mut() {
+                    db.pc_bootstrap = true;
+                }
+                sim.note(format!("slot {slot}: monitor: pc.bootstrap ({kind:?})"));
+            }
+            Effect::StopServer(stop) => match (stop, self.db().map(|d| d.conn)) {
+                // A server waiting for a Primary view ignores SIGTERM; one that answers
+                // shuts down cleanly.
+                (Stop::Term, Some(Conn::Member)) => {
+                    if let Some(db) = self.db_mut() {
+                        db.stop = true;
+                    }
+                }
+                (Stop::Kill, Some(_)) => {
+                    sim.note(format!(
+                        "slot {slot}: the stuck mariadbd is killed; the node elects instead"
+                    ));
+                    sim.lose_member(slot);
+                    self.db_exited(sim, 137, false);
+                }
+                _ => {}
+            },
+            other => unreachable!("effects that take time are finished elsewhere: {other:?}"),
         }
-        Outcome::Continue
     }
 
-    fn start_db(
-        &mut self,
-        sim: &mut Sim,
-        bootstrap: bool,
-        started: Started,
-        gcomm: BTreeSet<IpAddr>,
-    ) {
+    /// mariadbd starts (or aborts at once under a bad config).
+    fn start_db(&mut self, sim: &mut Sim, launch: Launch) -> Option<Outcome2> {
+        let slot = self.slot;
         let now = sim.now;
-        let v = sim.vol_mut_of(self.slot);
-        let has_data = v.data.is_some();
-        if bootstrap && !has_data {
-            // The initialisation made a database: the record is saved with it.
-            v.record = Some(self.record.clone());
+        sim.note(format!("slot {slot}: starts mariadbd ({launch:?})"));
+        match launch {
+            Launch::Bootstrap(_) => {}
+            Launch::Join => sim.decided_to_join(slot),
+            Launch::PcRecovery => sim.vol_mut_of(slot).synced_in_last_view = false,
         }
+        if sim.bad_config {
+            // Galera opens (creates) grastate.dat, then rejects the option and aborts.
+            let v = sim.vol_mut_of(slot);
+            if v.grastate == GraFile::Missing {
+                v.grastate = GraFile::Garbled;
+            }
+            sim.note(format!(
+                "slot {slot}: mariadbd rejects a bad option and exits"
+            ));
+            self.phase = Phase::Host;
+            return match self.db_exited_now(sim, 1) {
+                Outcome::Exit(code) => Some(Outcome2::Exit(code, "mariadbd failed".into())),
+                Outcome::Elect => None,
+            };
+        }
+        let v = sim.vol_mut_of(slot);
+        let bootstrap = matches!(launch, Launch::Bootstrap(_));
         let saved = if bootstrap { None } else { v.gvwstate.clone() };
-        if let Some(g) = &mut v.grastate {
-            g.seqno = -1;
-        } else if let Some(d) = &v.data {
-            v.grastate = Some(Grastate {
-                cluster: d.cluster,
-                seqno: -1,
-                safe: false,
-            });
-        }
-        if self.record.left_while_others {
-            self.record.left_while_others = false;
-            if has_data {
-                v.record = Some(self.record.clone());
+        // While mariadbd runs, Galera keeps the seqno at -1.
+        match &mut v.grastate {
+            GraFile::Parsed(g) => g.seqno = -1,
+            _ => {
+                if let Some(d) = &v.data {
+                    v.grastate = GraFile::running(d.cluster);
+                }
             }
         }
         let mode = if bootstrap {
@@ -495,125 +543,66 @@ impl Task {
         } else {
             Mode::Join
         };
-        let monitor = Monitor::new(
-            params(sim),
-            self.record.clone(),
-            started,
-            Duration::from_secs(now),
-            Duration::from_secs(sim.cfg.pc_recovery),
-            has_data || bootstrap,
-        );
+        self.driver.server_started(Duration::from_secs(now));
         self.phase = Phase::Running {
-            db: Db::new(mode, saved, now, gcomm),
-            monitor: Box::new(monitor),
+            db: Db::new(mode, saved, now, self.gcomm.clone()),
         };
+        None
     }
 
-    /// One tick of the monitor, and what the thread in `node::monitor::spawn` does with its
-    /// actions.
+    fn db_exited_now(&mut self, sim: &mut Sim, code: u8) -> Outcome {
+        self.driver.server_started(Duration::from_secs(sim.now));
+        self.db_exited(sim, code, false)
+    }
+
+    /// One reading of mariadbd for the driver, and what the monitor thread does with the
+    /// effects.
     fn monitor(&mut self, sim: &mut Sim, reports: &BTreeMap<IpAddr, (usize, NodeState)>) {
         let slot = self.slot;
         // The poller's reading: this step's report, made while the task was in its slot.
-        let Some((_, mut own)) = reports.get(&self.addr).cloned() else {
+        let Some((_, status)) = reports.get(&self.addr).cloned() else {
             return;
         };
-        if own.is_primary() {
-            // As `peer::status::apply` does: the data is this cluster's now.
-            self.own.uuid = own.wsrep_cluster_state_uuid.clone();
-            own.uuid = self.own.uuid.clone();
+        let answered = status.wsrep_cluster_status.is_some();
+        if answered {
+            // What `peer::status::apply` keeps once the server has answered.
+            self.served.phase = StatePhase::Running;
+            self.served.fresh = Some(false);
+            self.served.wsrep_last_committed = status.wsrep_last_committed;
+            if status.is_primary() {
+                self.served
+                    .uuid
+                    .clone_from(&status.wsrep_cluster_state_uuid);
+            }
         }
-        own.override_requested = if sim.vol_of(slot).force_file {
-            Override::Command
-        } else {
-            Override::None
+        let vol = sim.vol_of(slot);
+        let reading = Reading {
+            answered,
+            status,
+            force_file: vol.force_file,
+            sst_marker: vol.marker,
+            record_file: vol.record.is_some(),
         };
-        own.sst_in_progress = matches!(self.db().map(|d| d.conn), Some(Conn::Transfer { .. }));
-        let Phase::Running { monitor, .. } = &mut self.phase else {
-            unreachable!()
-        };
-        let mut monitor = monitor.clone();
-        let (mut act, notes) = {
+        let (effects, notes) = {
             let mut w = SimWorld::new(sim, self, reports);
-            let act = monitor.tick(&mut w, &own);
-            (act, w.notes)
+            let fx = self.driver.tick(&mut w, &reading);
+            (fx, w.notes)
         };
         apply_notes(sim, notes);
-        if act.save.is_none()
-            && own.phase == StatePhase::Running
-            && sim.vol_of(slot).record.is_none()
-        {
-            act.save = Some(monitor.record().clone());
-        }
-        if let Some(Plan::Wait {
-            accept: Some(candidate),
-            ..
-        }) = &act.plan
-        {
-            sim.accepted(slot, candidate);
-        }
-        if let Some(r) = act.save.take() {
-            sim.vol_mut_of(slot).record = Some(r);
-        }
-        if act.consume_override {
-            sim.vol_mut_of(slot).force_file = false;
-        }
-        if let Some(plan) = &act.plan {
-            let line = plan.describe();
-            if self.own.decision.as_ref() != Some(&line) {
+        self.note_bootstrap(sim, reports, &effects);
+        for e in effects {
+            if let Effect::Publish(p) = &e
+                && p.state.decision != self.served.decision
+                && let Some(line) = &p.state.decision
+            {
                 sim.note(format!("slot {slot}: monitor: {line}"));
             }
-            self.own.decision = Some(line);
-        }
-        let Phase::Running { db, monitor: m } = &mut self.phase else {
-            unreachable!()
-        };
-        *m = monitor;
-        if act.pc_bootstrap {
-            self.forced_bootstrap = matches!(act.plan, Some(Plan::Bootstrap { forced: true, .. }));
-            self.majority_bootstrap = matches!(&act.plan,
-                Some(Plan::Bootstrap { reason, .. }) if by_majority(reason));
-            self.best_known = reports
-                .iter()
-                .filter(|(a, (s, st))| {
-                    **a != self.addr && *s != slot && st.has_data() && !st.superseded
-                })
-                .filter(|(_, (s, _))| sim.reachable(slot, *s))
-                .filter_map(|(_, (s, st))| st.position().map(|p| (p, *s)))
-                .max();
-            db.pc_bootstrap = true;
-            sim.note(format!("slot {slot}: monitor: pc.bootstrap"));
-        }
-        match act.stop {
-            // A server waiting for a Primary view ignores SIGTERM; one that answers shuts
-            // down cleanly.
-            Some(Stop::Term) if db.conn == Conn::Member => db.stop = true,
-            Some(Stop::Kill) => {
-                sim.note(format!(
-                    "slot {slot}: the stuck mariadbd is killed; the node elects instead"
-                ));
-                let v = sim.vol_mut_of(slot);
-                self.db_stopped(v);
+            if self.db().is_none() {
+                break;
             }
-            _ => {}
+            self.apply(sim, e);
         }
     }
-}
-
-/// The most advanced position among the nodes `election` knew of (other than `me`), by
-/// their reports, and the slot holding it.
-fn best_known(
-    election: &Election,
-    me: IpAddr,
-    reports: &BTreeMap<IpAddr, (usize, NodeState)>,
-) -> Option<(i64, usize)> {
-    election
-        .listed()
-        .iter()
-        .filter(|a| **a != me)
-        .filter_map(|a| reports.get(a))
-        .filter(|(_, st)| st.has_data() && !st.superseded)
-        .filter_map(|(s, st)| st.position().map(|p| (p, *s)))
-        .max()
 }
 
 impl Sim {
@@ -633,6 +622,8 @@ struct SimWorld<'a> {
     reports: &'a BTreeMap<IpAddr, (usize, NodeState)>,
     /// Peers this task asked: they learn of it.
     notes: Vec<(usize, IpAddr)>,
+    /// Peers whose answer to the last fetch could not be used.
+    unreadable: Vec<IpAddr>,
 }
 
 impl<'a> SimWorld<'a> {
@@ -654,6 +645,7 @@ impl<'a> SimWorld<'a> {
             learned,
             reports,
             notes: Vec::new(),
+            unreadable: Vec::new(),
         }
     }
 }
@@ -668,12 +660,13 @@ impl World for SimWorld<'_> {
         if me.cut {
             return discovery::interpret(Err(DnsError::Timeout), None, &[self.addr]);
         }
-        let addrs: Vec<IpAddr> = self
+        let mut addrs: Vec<IpAddr> = self
             .reports
             .iter()
             .filter(|(_, (s, _))| me.hidden.get(s).is_none_or(|until| *until <= self.sim.now))
             .map(|(a, _)| *a)
             .collect();
+        addrs.extend(self.sim.ghosts.iter().copied());
         discovery::interpret(Ok(addrs), None, &[self.addr])
     }
 
@@ -682,12 +675,23 @@ impl World for SimWorld<'_> {
     }
 
     fn fetch(&mut self, addrs: &[IpAddr]) -> Vec<(IpAddr, Option<NodeState>)> {
+        // A node whose galera-init nobody can read (another cluster key, a clock off) cannot
+        // read the others either.
+        let deaf = self.sim.slots[self.me - 1].mute_until == u64::MAX;
+        self.unreadable.clear();
         addrs
             .iter()
             .map(|a| {
                 let answer = self.reports.get(a).and_then(|(s, st)| {
-                    let up = self.sim.reachable(self.me, *s)
-                        && self.sim.slots[s - 1].mute_until <= self.sim.now;
+                    if !self.sim.reachable(self.me, *s) {
+                        return None;
+                    }
+                    // Answers that cannot be read: either side has the other key.
+                    if deaf || self.sim.slots[s - 1].mute_until == u64::MAX {
+                        self.unreadable.push(*a);
+                        return None;
+                    }
+                    let up = self.sim.slots[s - 1].mute_until <= self.sim.now;
                     if up {
                         self.notes.push((*s, self.addr));
                     }
@@ -696,6 +700,10 @@ impl World for SimWorld<'_> {
                 (*a, answer)
             })
             .collect()
+    }
+
+    fn unreadable(&self) -> Vec<IpAddr> {
+        self.unreadable.clone()
     }
 }
 
@@ -721,22 +729,14 @@ pub fn tick_all(sim: &mut Sim) {
             sim.observe_synced(*s);
         }
     }
-    let order: BTreeSet<usize> = (1..=sim.slots.len()).collect();
-    for s in order {
+    for s in 1..=sim.slots.len() {
         let Some(mut task) = sim.slots[s - 1].task.take() else {
             continue;
         };
-        match task.tick(sim, &reports) {
-            Outcome::Continue => sim.slots[s - 1].task = Some(task),
-            Outcome::Exit(code, why) => {
-                sim.slots[s - 1].task = Some(task);
-                sim.exit_task(s, code, &why);
-            }
+        let out = task.tick(sim, &reports);
+        sim.slots[s - 1].task = Some(task);
+        if let Outcome2::Exit(code, why) = out {
+            sim.exit_task(s, code, &why);
         }
     }
-}
-
-/// Whether a bootstrap's reason is the OUTAGE_TIMEOUT majority rule (the log line says so).
-fn by_majority(reason: &str) -> bool {
-    reason.contains("a majority of its last Primary view is here")
 }

@@ -54,6 +54,17 @@ pub enum Event {
     },
     /// The slot's `/state` does not answer for `steps` steps.
     Mute(usize, u64),
+    /// The slot's galera-init can no longer be read, nor read the others (another cluster
+    /// key, a clock 60 s off): `heal` does not end it.
+    Silent(usize),
+    /// DNS lists (`true`) or stops listing an address where nothing answers: a dead task
+    /// Swarm has not removed yet. `heal` does not end it.
+    Ghost(bool),
+    /// The service gets (`true`) or loses a setting mariadbd rejects (a bad
+    /// `WSREP_PROVIDER_OPTIONS`): while it is set, every start of mariadbd aborts.
+    BadConfig(bool),
+    /// Volume `v` loses galera-init's record (a restored backup, data from another image).
+    LoseRecord(usize),
     /// A client commits `n` transactions on the Primary component, if one exists.
     Write(u64),
     /// `FORCE_BOOTSTRAP` is set (or removed) on the service: tasks started later see it.
@@ -111,6 +122,10 @@ impl fmt::Display for Event {
                 steps,
             } => write!(f, "hide {target} from {observer} for {steps}"),
             Event::Mute(s, n) => write!(f, "mute {s} for {n}"),
+            Event::Silent(s) => write!(f, "silent {s}"),
+            Event::Ghost(on) => write!(f, "ghost {}", if *on { "on" } else { "off" }),
+            Event::BadConfig(on) => write!(f, "badconfig {}", if *on { "on" } else { "off" }),
+            Event::LoseRecord(v) => write!(f, "norecord {v}"),
             Event::Write(n) => write!(f, "write {n}"),
             Event::ForceEnv(on) => write!(f, "force-env {}", if *on { "on" } else { "off" }),
             Event::ForceFile(s) => write!(f, "force-file {s}"),
@@ -193,6 +208,10 @@ pub fn parse(text: &str) -> Result<Schedule, String> {
                 steps: num(6)?,
             },
             Some("mute") => Event::Mute(s()?, num(4)?),
+            Some("silent") => Event::Silent(s()?),
+            Some("ghost") => Event::Ghost(w.get(2) == Some(&"on")),
+            Some("badconfig") => Event::BadConfig(w.get(2) == Some(&"on")),
+            Some("norecord") => Event::LoseRecord(s()?),
             Some("write") => Event::Write(num(2)?),
             Some("force-env") => Event::ForceEnv(w.get(2) == Some(&"on")),
             Some("force-file") => Event::ForceFile(s()?),
@@ -235,7 +254,7 @@ pub fn generate(seed: u64) -> Schedule {
     g.formation();
     for _ in 0..g.rng.range(2, 6) {
         g.writes(3);
-        let mut kind = g.rng.range(0, 11);
+        let mut kind = g.rng.range(0, 15);
         if !overrides && (kind == 7 || kind == 8) {
             kind = 3;
         }
@@ -251,7 +270,11 @@ pub fn generate(seed: u64) -> Schedule {
             8 => g.override_file(),
             9 => g.lost_volume(),
             10 => g.noise(),
-            _ => g.power_cut_late_starter(),
+            11 => g.power_cut_late_starter(),
+            12 => g.scale_down_cut(),
+            13 => g.rejoin_cut(),
+            14 => g.silence(),
+            _ => g.lost_record(),
         }
         g.t += g.rng.range(5, 25);
     }
@@ -330,6 +353,13 @@ impl Gen {
     }
 
     fn formation(&mut self) {
+        // A first deploy with a setting mariadbd rejects: the seed initialises its datadir
+        // and dies before its first Primary component, until the setting is removed.
+        if self.rng.chance(10) {
+            self.at(0, Event::BadConfig(true));
+            let fixed = self.rng.range(5, 40);
+            self.at(fixed, Event::BadConfig(false));
+        }
         if self.rng.chance(50) {
             for s in self.order() {
                 let t = self.rng.range(0, 3);
@@ -520,6 +550,95 @@ impl Gen {
             let v = s; // the initial volume of slot s has the slot's number
             self.push(Event::Destroy(v));
         }
+    }
+
+    /// `docker service scale db=1`: every task but one stops at once; Galera leaves the
+    /// group cleanly, but InnoDB's shutdown outlasts the grace period and SIGKILL comes.
+    /// The survivor takes writes, then its host dies; the others come back first.
+    fn scale_down_cut(&mut self) {
+        let order = self.order();
+        for s in &order[1..] {
+            self.push(Event::Stop(*s));
+        }
+        let cut = self.t + 3;
+        for s in &order[1..] {
+            self.at(cut, Event::Kill(*s));
+        }
+        self.t += 4;
+        self.writes(3);
+        self.t += 4;
+        self.push(Event::Kill(order[0]));
+        for s in &order[1..] {
+            let after = self.rng.range(1, 10);
+            self.restart(*s, after);
+        }
+        let after = self.rng.range(10, 60);
+        self.restart(order[0], after);
+        self.t += after;
+    }
+
+    /// A node killed, written past, restarted, and cut down again while it rejoins (the
+    /// IST handshake, or its SST); then maybe every node loses power and a volume is lost.
+    fn rejoin_cut(&mut self) {
+        let s = self.slot();
+        self.push(Event::Kill(s));
+        self.writes(3);
+        self.t += self.rng.range(2, 6);
+        self.push(Event::Start(s));
+        let cut = self.t + self.rng.range(1, 6);
+        self.at(cut, Event::Kill(s));
+        self.t = cut + self.rng.range(1, 5);
+        self.push(Event::Start(s));
+        if self.rng.chance(50) {
+            self.t += self.rng.range(0, 3);
+            self.power_cut();
+            if self.rng.chance(50) {
+                let o = self.slot();
+                self.push(Event::NewVolume(o));
+            }
+        }
+    }
+
+    /// A listed node that never answers: a node whose galera-init cannot be read (another
+    /// key, a clock off), or a dead task's address DNS keeps; then an outage.
+    fn silence(&mut self) {
+        if self.rng.chance(50) {
+            let s = self.slot();
+            self.push(Event::Silent(s));
+        } else {
+            self.push(Event::Ghost(true));
+            if self.rng.chance(50) {
+                let t = self.t + self.rng.range(10, 80);
+                self.at(t, Event::Ghost(false));
+            }
+        }
+        if self.rng.chance(50) {
+            self.power_cut();
+        } else {
+            self.kill_all_but_one();
+        }
+    }
+
+    /// A volume without galera-init's record (a restored backup): after a restart, or
+    /// while its node is away and an override restarts the cluster without it.
+    fn lost_record(&mut self) {
+        let s = self.slot();
+        self.push(Event::Kill(s));
+        self.writes(2);
+        if self.rng.chance(50) {
+            let o = self.slot();
+            if o != s {
+                self.push(Event::Kill(o));
+                self.t += 2;
+                self.push(Event::ForceFile(o));
+                self.push(Event::Start(o));
+            }
+        }
+        self.t += self.rng.range(2, 15);
+        // The initial volume of slot s has the slot's number.
+        self.push(Event::LoseRecord(s));
+        self.restart(s, 1);
+        self.t += 10;
     }
 
     /// DNS that lags, peers that do not answer for a while.

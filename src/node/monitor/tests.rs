@@ -98,15 +98,58 @@ fn world(own: u8, peers: &[NodeState]) -> Fake {
     }
 }
 
-fn monitor(started: Started) -> Monitor {
-    Monitor::new(
-        params(),
-        Record::new("vol1".into()),
-        started,
-        Duration::from_secs(100),
-        Duration::from_secs(20),
-        true,
-    )
+/// A monitor and the record it keeps, as the driver holds them.
+struct Watched {
+    m: Monitor,
+    record: Record,
+}
+
+/// What one tick asked for, with the record as written when it asked to save it.
+#[derive(Debug, Default, PartialEq, Eq)]
+struct Ticked {
+    save: Option<Record>,
+    pc_bootstrap: bool,
+    kind: Option<BootstrapKind>,
+    consume_override: bool,
+    stop: Option<Stop>,
+    plan: Option<Plan>,
+}
+
+impl Watched {
+    fn tick(&mut self, w: &mut dyn World, own: &NodeState) -> Ticked {
+        let act = self.m.tick(&mut self.record, w, own);
+        Ticked {
+            save: act.save.then(|| self.record.clone()),
+            pc_bootstrap: act.pc_bootstrap.is_some(),
+            kind: act.pc_bootstrap,
+            consume_override: act.consume_override,
+            stop: act.stop,
+            plan: act.plan,
+        }
+    }
+    fn record(&self) -> &Record {
+        &self.record
+    }
+    fn was_primary(&self) -> bool {
+        self.m.was_primary()
+    }
+}
+
+fn watched(started: Started, record: Record) -> Watched {
+    Watched {
+        m: Monitor::new(
+            params(),
+            started,
+            Duration::from_secs(100),
+            Duration::from_secs(20),
+            true,
+        ),
+        record,
+    }
+}
+
+fn monitor(started: Started) -> Watched {
+    watched(started, Record::new("vol1".into()))
 }
 
 fn joined() -> Started {
@@ -207,18 +250,11 @@ fn a_view_short_of_members_is_not_recorded() {
 fn a_bootstrap_becomes_history_once_primary() {
     let mut r = Record::new("vol1".into());
     r.begin_bootstrap("b".into(), 20, true);
-    let mut m = Monitor::new(
-        params(),
-        r,
-        Started::Bootstrap,
-        Duration::from_secs(100),
-        Duration::from_secs(20),
-        true,
-    );
+    let mut m = watched(Started::Bootstrap, r);
     let mut w = world(1, &[]);
     let mut starting = running(1, "non-Primary", 0, &[1]);
     starting.wsrep_cluster_state_uuid = None;
-    assert_eq!(m.tick(&mut w, &starting), Actions::default());
+    assert_eq!(m.tick(&mut w, &starting), Ticked::default());
     assert!(m.record().pending.is_some());
     let act = m.tick(&mut w, &running(1, "Primary", 1, &[1]));
     let saved = act.save.unwrap();
@@ -269,10 +305,7 @@ fn a_survivor_with_the_newest_data_restores_the_component_with_pc_bootstrap() {
     w.now += 3;
     let act = m.tick(&mut w, &own);
     assert!(act.pc_bootstrap, "{act:?}");
-    assert!(matches!(
-        act.plan,
-        Some(Plan::Bootstrap { forced: false, .. })
-    ));
+    assert_eq!(act.kind, Some(BootstrapKind::Complete));
     assert_eq!(
         act.save.unwrap().pending.unwrap().epoch.after,
         20,

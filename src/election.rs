@@ -48,6 +48,8 @@ pub struct Election {
     /// Since when each listed node has said nothing usable: no answer, or an answer that
     /// it bootstraps or joins (whether that goes anywhere is unknown).
     quiet: BTreeMap<IpAddr, Duration>,
+    /// Nodes that answered as nodes of another cluster in the last round.
+    strangers: Vec<IpAddr>,
 }
 
 impl Election {
@@ -63,6 +65,7 @@ impl Election {
             last: String::new(),
             primary_seen: false,
             quiet: BTreeMap::new(),
+            strangers: Vec::new(),
         }
     }
 
@@ -115,11 +118,7 @@ impl Election {
         self.first_hand = first_hand.iter().copied().collect();
         let mut listed = first_hand;
         listed.extend(self.gossip.iter().copied());
-        let listed: Vec<IpAddr> = listed.into_iter().collect();
-        if listed != self.listed {
-            self.listed = listed.clone();
-            self.stable_since = now;
-        }
+        let mut listed: Vec<IpAddr> = listed.into_iter().collect();
         let mut ask: Vec<IpAddr> = listed.iter().copied().filter(|a| *a != addr).collect();
         if let Some(view) = &own.last_view {
             for a in view.members.iter().filter_map(|m| m.address) {
@@ -128,7 +127,28 @@ impl Election {
                 }
             }
         }
-        let answers = world.fetch(&ask);
+        let mut answers = world.fetch(&ask);
+        // A node of another cluster (two stacks on one network, one service name) is never
+        // a peer: not waited for, not joined, not in the gcomm:// list.
+        let strangers: Vec<IpAddr> = answers
+            .iter()
+            .filter_map(|(a, s)| s.as_ref().filter(|s| stranger(own, s)).map(|_| *a))
+            .collect();
+        if !strangers.is_empty() {
+            answers.retain(|(a, _)| !strangers.contains(a));
+            listed.retain(|a| !strangers.contains(a));
+            self.first_hand.retain(|a| !strangers.contains(a));
+            if self.strangers != strangers {
+                // Said once per change of the set, not every round.
+                log::warn!(
+                    "{} answer(s) as node(s) of another cluster (CLUSTER_NAME is not {:?}): \
+                     ignored; give each stack its own CLUSTER_NAME or network",
+                    list(&strangers),
+                    own.cluster_name
+                );
+            }
+        }
+        self.strangers = strangers;
         self.primary_seen = answers.iter().any(|(_, s)| {
             s.as_ref()
                 .is_some_and(|s| s.is_primary() || s.phase == crate::state::Phase::Bootstrapping)
@@ -138,8 +158,12 @@ impl Election {
             .filter_map(|(_, s)| s.as_ref())
             .flat_map(|s| s.known.iter().copied())
             .collect();
-        let gone = self.note_quiet(&listed, addr, &answers, now);
+        if listed != self.listed {
+            self.listed = listed.clone();
+            self.stable_since = now;
+        }
         let unreadable = world.unreadable();
+        let gone = self.note_quiet(&listed, addr, &answers, &unreadable, now);
         let mut own = own.clone();
         own.address = Some(addr);
         let plan = decide(&Inputs {
@@ -158,12 +182,15 @@ impl Election {
     }
 
     /// Notes which listed nodes said nothing usable this round; returns those that have
-    /// said nothing usable for `OUTAGE_TIMEOUT`.
+    /// said nothing usable for `OUTAGE_TIMEOUT`. A node that answers something that cannot
+    /// be read (another cluster key, a clock off) is not quiet: it runs, and may run a
+    /// component of its own (one that FORCE_BOOTSTRAP started while the others were away).
     fn note_quiet(
         &mut self,
         listed: &[IpAddr],
         own: IpAddr,
         answers: &[(IpAddr, Option<NodeState>)],
+        unreadable: &[IpAddr],
         now: Duration,
     ) -> Vec<IpAddr> {
         use crate::state::Phase;
@@ -173,8 +200,8 @@ impl Election {
                 .iter()
                 .find(|(p, _)| p == a)
                 .and_then(|(_, s)| s.as_ref());
-            let quiet =
-                answer.is_none_or(|s| matches!(s.phase, Phase::Bootstrapping | Phase::Joining));
+            let quiet = !unreadable.contains(a)
+                && answer.is_none_or(|s| matches!(s.phase, Phase::Bootstrapping | Phase::Joining));
             if quiet {
                 self.quiet.entry(*a).or_insert(now);
             } else {
@@ -201,6 +228,20 @@ impl Election {
         }
         plan
     }
+}
+
+/// Whether `s` says it is a node of another cluster than `own` (a node that does not say
+/// its cluster's name is given the benefit of the doubt).
+fn stranger(own: &NodeState, s: &NodeState) -> bool {
+    !own.cluster_name.is_empty() && !s.cluster_name.is_empty() && s.cluster_name != own.cluster_name
+}
+
+fn list(addrs: &[IpAddr]) -> String {
+    addrs
+        .iter()
+        .map(|a| a.to_string())
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 #[cfg(test)]
@@ -353,6 +394,41 @@ mod tests {
         });
         round(&mut election(), &mut w, &own);
         assert!(w.asked.contains(&ip(9)));
+    }
+
+    #[test]
+    fn a_node_of_another_cluster_is_never_a_peer() {
+        let mut w = world(2, &[1, 2]);
+        let stranger = NodeState {
+            cluster_name: "otherstack".into(),
+            phase: Phase::Running,
+            wsrep_cluster_status: Some("Primary".into()),
+            wsrep_cluster_state_uuid: Some("9acf4d34-acdb-11e6-bcc3-d3e36276629f".into()),
+            ..fresh(1)
+        };
+        w.states.insert(ip(1), stranger);
+        let own = NodeState {
+            cluster_name: "mystack".into(),
+            ..fresh(2)
+        };
+        let mut e = election();
+        for t in 0..5 {
+            w.now = t;
+            let plan = round(&mut e, &mut w, &own);
+            assert!(
+                !matches!(plan, Plan::Join { .. }),
+                "never joins another cluster's component: {plan:?}"
+            );
+        }
+        assert_eq!(
+            e.listed(),
+            [ip(2)],
+            "not listed: not waited for, not in gcomm://"
+        );
+        assert!(
+            matches!(round(&mut e, &mut w, &own), Plan::Bootstrap { .. }),
+            "a fresh cluster of its own forms"
+        );
     }
 
     #[test]

@@ -67,6 +67,9 @@ pub struct NodeState {
     pub address: Option<IpAddr>,
     /// Its `wsrep_node_name` (the hostname).
     pub node_name: String,
+    /// Its `wsrep_cluster_name` (`CLUSTER_NAME`): a node of another cluster is never a
+    /// peer (empty: a node that does not say).
+    pub cluster_name: String,
     /// Where it is in its life.
     pub phase: Phase,
     /// Whether its datadir holds no data (a joiner receives everything by SST).

@@ -7,7 +7,7 @@
 //! be a second history. Only an operator's override goes on without it (a stale DNS entry
 //! at a first deployment, when the operator is there anyway).
 
-use super::{BootstrapKind, Inputs, OVERRIDE_HINT, Peers, Plan, list, wait};
+use super::{BootstrapKind, Inputs, OVERRIDE_HINT, Peers, Plan, list, unreadable_note, wait};
 
 /// The rule.
 pub(super) fn rule(i: &Inputs, peers: &Peers, override_on: bool) -> Plan {
@@ -30,11 +30,12 @@ fn decide(i: &Inputs, peers: &Peers, override_on: bool) -> Plan {
             format!(
                 "fresh cluster: waiting for {} to answer{}",
                 list(waiting_on),
-                if override_on {
-                    ""
-                } else {
-                    "; to start without it, run `galera-init bootstrap` in any node (docker \
-                     exec), or set FORCE_BOOTSTRAP=yes"
+                match unreadable_note(peers) {
+                    Some(note) => format!("; {note}"),
+                    None if override_on => String::new(),
+                    None => "; to start without it, run `galera-init bootstrap` in any node \
+                             (docker exec), or set FORCE_BOOTSTRAP=yes"
+                        .into(),
                 }
             ),
             waiting_on

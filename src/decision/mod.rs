@@ -223,14 +223,15 @@ struct Peers<'a> {
     unheard: Vec<IpAddr>,
     /// The nodes an override still waits for: those on their way to a usable state
     /// (discovering, recovering their position), and those that answer something this
-    /// node cannot read (another cluster key, a clock off) unless it reads at least as
-    /// many nodes as it cannot. An override does not wait for nodes that say nothing at
-    /// all. But a node that cannot read the others must not take them for absent: were
-    /// FORCE_BOOTSTRAP (or `galera-init bootstrap`) to reach it, it and they would start
-    /// two components.
+    /// node cannot read (another cluster key, a clock off). An override does not wait for
+    /// nodes that say nothing at all (nothing listens there, or the answer never comes). A
+    /// node that answers runs, and may run a component this node cannot see: never start
+    /// a second one beside it (were FORCE_BOOTSTRAP to reach both sides, each would).
     override_waits: Vec<IpAddr>,
     /// The nodes whose state can be used, this one included.
     reporters: Vec<(IpAddr, &'a NodeState)>,
+    /// Listed nodes that answer something this node cannot read.
+    unreadable: Vec<IpAddr>,
 }
 
 impl<'a> Peers<'a> {
@@ -255,15 +256,13 @@ impl<'a> Peers<'a> {
             .copied()
             .filter(|a| !i.gone.contains(a))
             .collect();
-        let others = i.listed.iter().filter(|a| Some(**a) != own_addr);
-        let readable = others.clone().filter(|a| answer(a).is_some()).count();
-        let unreadable = others.filter(|a| i.unreadable.contains(a)).count();
         let override_waits = unheard
             .iter()
             .copied()
             .filter(|a| {
-                answer(a).is_some_and(|s| matches!(s.phase, Phase::Discovering | Phase::Recovering))
-                    || (i.unreadable.contains(a) && readable < unreadable)
+                i.unreadable.contains(a)
+                    || answer(a)
+                        .is_some_and(|s| matches!(s.phase, Phase::Discovering | Phase::Recovering))
             })
             .collect();
         let mut reporters: Vec<(IpAddr, &NodeState)> =
@@ -271,12 +270,18 @@ impl<'a> Peers<'a> {
         if let Some(a) = own_addr {
             reporters.push((a, i.own));
         }
+        let unreadable = unheard
+            .iter()
+            .copied()
+            .filter(|a| i.unreadable.contains(a))
+            .collect();
         Peers {
             known,
             pending,
             unheard,
             override_waits,
             reporters,
+            unreadable,
         }
     }
 }
@@ -398,6 +403,18 @@ fn committed_peer(i: &Inputs, known: &[(IpAddr, &NodeState)]) -> Option<Plan> {
         ),
         Vec::new(),
     ))
+}
+
+/// What the wait line says of nodes that answer something this node cannot read.
+fn unreadable_note(peers: &Peers) -> Option<String> {
+    (!peers.unreadable.is_empty()).then(|| {
+        format!(
+            "{} answer(s) what this node cannot read (another cluster key? a clock more than \
+             60 s off?): such a node runs and may run a component of its own, so neither a \
+             rule nor an override starts one beside it: fix its key or clock, or stop its task",
+            list(&peers.unreadable)
+        )
+    })
 }
 
 fn list(addrs: &[IpAddr]) -> String {

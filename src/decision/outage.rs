@@ -31,7 +31,8 @@ use std::collections::BTreeSet;
 use std::net::IpAddr;
 
 use super::{
-    BootstrapKind, Inputs, OVERRIDE_HINT, Override, Peers, Plan, list, wait, wait_for_operator,
+    BootstrapKind, Inputs, OVERRIDE_HINT, Override, Peers, Plan, list, unreadable_note, wait,
+    wait_for_operator,
 };
 use crate::galera::grastate::NIL_UUID;
 use crate::record::{self, Compat, LastView, Member};
@@ -552,12 +553,21 @@ fn waiting(i: &Inputs, peers: &Peers, top: &Top, missing: &Missing) -> Plan {
             if missing.members.len() == 1 { "" } else { "s" }
         ));
     }
-    if !peers.pending.is_empty() {
+    let silent: Vec<IpAddr> = peers
+        .pending
+        .iter()
+        .copied()
+        .filter(|a| !peers.unreadable.contains(a))
+        .collect();
+    if !silent.is_empty() {
         why.push(format!(
             "{} to answer (after OUTAGE_TIMEOUT ({}s) of silence, a node counts as missing)",
-            list(&peers.pending),
+            list(&silent),
             i.params.outage_timeout.as_secs()
         ));
+    }
+    if let Some(note) = unreadable_note(peers) {
+        why.push(note);
     }
     if why.is_empty() {
         why.push(format!(
@@ -570,7 +580,7 @@ fn waiting(i: &Inputs, peers: &Peers, top: &Top, missing: &Missing) -> Plan {
             "; no timeout applies ({}): only they, or an operator, can decide",
             missing.evidence.join("; ")
         )
-    } else if missing.majority && !missing.members.is_empty() {
+    } else if missing.majority && !missing.members.is_empty() && peers.unreadable.is_empty() {
         format!(
             "; a majority of that view is here: after OUTAGE_TIMEOUT ({}s) it goes on without \
              the rest",

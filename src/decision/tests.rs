@@ -927,28 +927,28 @@ fn cases() -> Vec<Case> {
                 viewed(data(2, 50, false), &[1, 2, 3]),
                 vec![(1, None), (3, None)],
                 Want::Wait,
-                "10.0.0.1, 10.0.0.3 to answer",
+                "10.0.0.1, 10.0.0.3 answer(s) what this node cannot read",
             )
         },
         Case {
             force: Override::Service,
             unreadable: vec![3],
             ..case(
-                "an override goes on without one node it cannot read when it reads the others",
+                "an override waits for a node that answers something it cannot read",
                 viewed(data(2, 50, false), &[1, 2, 3]),
                 vec![
                     (1, Some(recorded(data(1, 40, false), &[1, 2, 3], 2))),
                     (3, None),
                 ],
-                Want::Bootstrap,
-                "operator override",
+                Want::Wait,
+                "fix its key or clock, or stop its task",
             )
         },
         Case {
             force: Override::Service,
             unreadable: vec![2],
             ..case(
-                "a fresh override waits for a node it cannot read, when it reads no other",
+                "a fresh override waits for a node it cannot read",
                 fresh(1),
                 vec![(2, None)],
                 Want::Wait,

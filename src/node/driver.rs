@@ -50,6 +50,8 @@ pub struct Config {
     pub force_env: bool,
     /// The datadir, as named in messages.
     pub datadir: PathBuf,
+    /// `CLUSTER_NAME`, told to the peers: a node of another cluster is never a peer.
+    pub cluster_name: String,
 }
 
 /// Something the host must do, in order. Each is small and has one meaning; the host
@@ -170,6 +172,7 @@ impl Published {
         s.accepted.clone_from(&p.accepted);
         s.override_requested = p.override_requested;
         s.known.clone_from(&p.known);
+        s.cluster_name.clone_from(&p.cluster_name);
         s.decision.clone_from(&p.decision);
         s.waiting_for.clone_from(&p.waiting_for);
     }
@@ -501,6 +504,7 @@ impl Driver {
         self.data = state;
         self.built = false;
         self.own = startup::own_state(&self.disk, &self.record);
+        self.own.cluster_name.clone_from(&self.cfg.cluster_name);
         self.stage = Stage::Electing(None);
         fx.push(self.publish(Some(Phase::Waiting)));
         fx
@@ -820,6 +824,12 @@ impl Driver {
         monitor.stop_signal();
         self.stopping = true;
         if !leaves_others(last) {
+            log::debug!(
+                "stop signal: not in a Primary component with others ({:?}, {:?}, size {:?})",
+                last.phase,
+                last.wsrep_cluster_status,
+                last.wsrep_cluster_size
+            );
             return Vec::new();
         }
         if !self.record.left_while_others {

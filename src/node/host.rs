@@ -395,13 +395,16 @@ impl Host<'_> {
         own: IpAddr,
         args: &[OsString],
     ) -> Result<Outcome, NodeError> {
-        let pid = match sup.spawn(&mut server::command(self.run_as, args)) {
-            Ok(pid) => pid,
+        let mut cmd = server::command(self.run_as, args);
+        cmd.stderr(std::process::Stdio::piped());
+        let (pid, stderr) = match sup.spawn_with_stderr(&mut cmd) {
+            Ok(spawned) => spawned,
             Err(source) => {
                 self.not_started(driver);
                 return Err(NodeError::Spawn { source });
             }
         };
+        let errors = stderr.map(server::relay).unwrap_or_default();
         log::info!(
             "started mariadbd (pid {pid}) {:.1}s after galera-init",
             self.started.elapsed().as_secs_f32()
@@ -430,7 +433,8 @@ impl Host<'_> {
         sup.set_drain_delay(self.settings.drain_delay);
         let code = sup.supervise_with(pid, server::MARIADBD, &mut |wake| {
             if wake == Wake::StopSignal {
-                let effects = lock(driver).stop_signal(&self.state.get());
+                let mut held = lock(driver);
+                let effects = held.stop_signal(&self.state.get());
                 self.apply_logged(&effects);
             }
             match watch.as_ref().and_then(|w| w.stop_request()) {
@@ -439,8 +443,22 @@ impl Host<'_> {
                 None => Tick::Continue,
             }
         });
+        let answered = watch.as_ref().is_some_and(|w| w.answered());
         if let Some(w) = watch {
             w.stop();
+        }
+        if code != 0 && code < 128 && !answered {
+            let said = errors.lines();
+            log::error!(
+                "mariadbd stopped with exit code {code} before it ever served{}{}",
+                if said.is_empty() {
+                    String::new()
+                } else {
+                    format!(": {}", said.join(" / "))
+                },
+                "; if that names a setting, it is in WSREP_PROVIDER_OPTIONS, a file in \
+                 /etc/mysql/conf.d or the service's arguments"
+            );
         }
         let exit = Exit {
             code: Some(code),
@@ -584,6 +602,7 @@ struct Watched {
 struct Watch {
     stop: Arc<AtomicBool>,
     request: Arc<AtomicU8>,
+    answered: Arc<AtomicBool>,
     thread: Option<std::thread::JoinHandle<()>>,
 }
 
@@ -595,6 +614,11 @@ impl Watch {
             2 => Some(Stop::Kill),
             _ => None,
         }
+    }
+
+    /// Whether the server ever answered a reading.
+    fn answered(&self) -> bool {
+        self.answered.load(Ordering::SeqCst)
     }
 
     /// Stops the thread and waits for it.
@@ -615,7 +639,8 @@ fn spawn_watch(
 ) -> std::io::Result<Watch> {
     let stop = Arc::new(AtomicBool::new(false));
     let request = Arc::new(AtomicU8::new(0));
-    let (stopped, req) = (stop.clone(), request.clone());
+    let answered = Arc::new(AtomicBool::new(false));
+    let (stopped, req, ever) = (stop.clone(), request.clone(), answered.clone());
     let thread = std::thread::Builder::new()
         .name("monitor".into())
         .spawn(move || {
@@ -630,6 +655,9 @@ fn spawn_watch(
             let mut measured_at: Option<Instant> = None;
             while !stopped.load(Ordering::SeqCst) {
                 let vars = poller.read();
+                if vars.is_some() {
+                    ever.store(true, Ordering::SeqCst);
+                }
                 // What a joiner's SST from this node would copy, for its choice of method.
                 if vars.is_some() && measured_at.is_none_or(|t| t.elapsed() >= DATA_SIZE_EVERY) {
                     let bytes = datadir::data_bytes(&ctx.datadir);
@@ -662,14 +690,14 @@ fn spawn_watch(
                     sst_marker,
                     record_file: Record::path(&ctx.datadir).exists(),
                 };
-                let effects = lock(&driver).tick(&mut world, &reading);
+                // The files are written while the driver is held: a record written by the
+                // main thread meanwhile (a stop signal) is never overwritten by an older one.
+                let mut held = lock(&driver);
+                let effects = held.tick(&mut world, &reading);
+                let mut pc_bootstrap = false;
                 for effect in &effects {
                     match effect {
-                        Effect::PcBootstrap(_) => {
-                            if let Err(e) = poller.pc_bootstrap() {
-                                log::error!("pc.bootstrap failed: {e}");
-                            }
-                        }
+                        Effect::PcBootstrap(_) => pc_bootstrap = true,
                         Effect::StopServer(Stop::Term) => req.store(1, Ordering::SeqCst),
                         Effect::StopServer(Stop::Kill) => req.store(2, Ordering::SeqCst),
                         other => {
@@ -679,12 +707,17 @@ fn spawn_watch(
                         }
                     }
                 }
+                drop(held);
+                if pc_bootstrap && let Err(e) = poller.pc_bootstrap() {
+                    log::error!("pc.bootstrap failed: {e}");
+                }
                 std::thread::sleep(crate::peer::status::INTERVAL);
             }
         })?;
     Ok(Watch {
         stop,
         request,
+        answered,
         thread: Some(thread),
     })
 }

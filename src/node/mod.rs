@@ -151,6 +151,7 @@ pub fn run(
         pc_recovery_timeout: settings.pc_recovery_timeout,
         force_env: settings.force_bootstrap,
         datadir: paths.datadir.clone(),
+        cluster_name: settings.cluster_name.clone(),
     })));
     loop {
         match host.once(sup, &mut resolver, &driver)? {

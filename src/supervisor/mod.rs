@@ -266,6 +266,19 @@ impl Supervisor {
         Ok((Pid::from_raw(pid), stdin))
     }
 
+    /// Starts a child whose stderr is a pipe, and returns the pipe's reading end.
+    pub fn spawn_with_stderr(
+        &mut self,
+        cmd: &mut Command,
+    ) -> std::io::Result<(Pid, Option<std::process::ChildStderr>)> {
+        let mut child = clean_signal_mask(cmd).spawn()?;
+        let stderr = child.stderr.take();
+        let pid = child.id() as i32;
+        drop(child);
+        self.spawned.insert(pid);
+        Ok((Pid::from_raw(pid), stderr))
+    }
+
     /// Runs a helper to completion; see [`Supervisor::wait`].
     pub fn run(&mut self, cmd: &mut Command, what: &str) -> Result<WaitStatus, HelperError> {
         let pid = self.spawn(cmd).map_err(|source| HelperError::Spawn {

@@ -46,6 +46,8 @@ pub const RESTART_DELAY: u64 = 5;
 pub const CRASH_LOOP: u32 = 3;
 /// The address DNS lists for a dead task (a [`Event::Ghost`]).
 pub const GHOST: IpAddr = IpAddr::V4(std::net::Ipv4Addr::new(10, 0, 0, 250));
+/// The address DNS lists for a node of another cluster (a [`Event::Stranger`]).
+pub const STRANGER: IpAddr = IpAddr::V4(std::net::Ipv4Addr::new(10, 0, 0, 251));
 /// How many write sets a donor's gcache holds: a joiner further behind needs an SST.
 pub const GCACHE: usize = 12;
 /// Steps from a stop signal until Galera leaves the group (`DRAIN_DELAY`).
@@ -346,6 +348,9 @@ pub struct Sim {
     pub ghosts: Vec<IpAddr>,
     /// The service has a setting mariadbd rejects: every start of it aborts.
     pub bad_config: bool,
+    /// DNS lists a node of another cluster (another stack, the same service name), which
+    /// answers that it runs a Primary component.
+    pub stranger: bool,
     /// Exits with an error since faults ended, by slot.
     errors: BTreeMap<usize, u32>,
     /// Two clusters run side by side, each out of the other's sight: the model cannot
@@ -427,6 +432,7 @@ impl Sim {
             two_clusters: false,
             ghosts: Vec::new(),
             bad_config: false,
+            stranger: false,
             errors: BTreeMap::new(),
             two_primaries: false,
             commit_step: BTreeMap::new(),
@@ -580,6 +586,13 @@ impl Sim {
                 self.note(format!(
                     "the service {} a setting mariadbd rejects",
                     if on { "gets" } else { "loses" }
+                ));
+            }
+            Event::Stranger(on) => {
+                self.stranger = on;
+                self.note(format!(
+                    "DNS {} {STRANGER}, a node of another cluster",
+                    if on { "lists" } else { "no longer lists" }
                 ));
             }
             Event::LoseRecord(v) if self.volume(v).is_some() => {
@@ -1698,8 +1711,15 @@ impl Sim {
     /// it, and did not leave it cleanly while the others stayed (they may have gone on).
     pub fn should_recover(&self) -> bool {
         // After `heal` every slot runs (or is about to be restarted) on its volume.
-        // A node whose galera-init nobody can read is not present for the others: what only
-        // it holds, or only it can say, is an operator's to decide.
+        // A node whose galera-init nobody can read (another cluster key) runs, and may run a
+        // component of its own: no rule goes on beside it (README); its key must be fixed.
+        if self
+            .slots
+            .iter()
+            .any(|s| s.task.is_some() && s.mute_until == u64::MAX)
+        {
+            return false;
+        }
         let heard = |s: &Slot| s.mute_until != u64::MAX;
         // A volume that lost its record cannot be matched to the views that name it.
         let present = |v: usize| {
@@ -1728,6 +1748,20 @@ impl Sim {
         // The nodes holding every surviving acknowledged transaction; each of their last
         // views must be back, or a majority of it (as the rules ask of the most advanced).
         // (A history an override gave up waits for an operator, by design.)
+        // A volume that lost its record and is the most advanced present cannot place its
+        // history: an operator chooses (README).
+        let len = |v: &Volume| v.data.as_ref().map_or(0, |d| d.history.len());
+        let best_placed = attached
+            .iter()
+            .filter(|v| !v.record_lost && !v.given_up && v.data.is_some())
+            .map(|v| len(v))
+            .max();
+        if attached
+            .iter()
+            .any(|v| v.record_lost && v.data.is_some() && best_placed.is_none_or(|b| len(v) > b))
+        {
+            return false;
+        }
         let newest: Vec<&&Volume> = attached
             .iter()
             .filter(|n| {

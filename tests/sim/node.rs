@@ -20,7 +20,7 @@ use galera_init::node::monitor::Stop;
 use galera_init::record::RECORD_FILE;
 use galera_init::state::{NodeState, Phase as StatePhase};
 
-use crate::model::{Conn, Db, GraFile, INIT_STEPS, Mode, Sim, Volume, uuid};
+use crate::model::{Conn, Db, GraFile, INIT_STEPS, Mode, STRANGER, Sim, Volume, uuid};
 
 /// What the host is doing.
 #[derive(Debug, Clone)]
@@ -152,6 +152,7 @@ impl Task {
             pc_recovery_timeout: Duration::from_secs(sim.cfg.pc_recovery),
             force_env: env_set,
             datadir: "/var/lib/mysql".into(),
+            cluster_name: "sim".into(),
         });
         Task {
             slot,
@@ -667,6 +668,9 @@ impl World for SimWorld<'_> {
             .map(|(a, _)| *a)
             .collect();
         addrs.extend(self.sim.ghosts.iter().copied());
+        if self.sim.stranger {
+            addrs.push(STRANGER);
+        }
         discovery::interpret(Ok(addrs), None, &[self.addr])
     }
 
@@ -682,6 +686,9 @@ impl World for SimWorld<'_> {
         addrs
             .iter()
             .map(|a| {
+                if *a == STRANGER && self.sim.stranger && !deaf {
+                    return (*a, Some(stranger()));
+                }
                 let answer = self.reports.get(a).and_then(|(s, st)| {
                     if !self.sim.reachable(self.me, *s) {
                         return None;
@@ -704,6 +711,29 @@ impl World for SimWorld<'_> {
 
     fn unreadable(&self) -> Vec<IpAddr> {
         self.unreadable.clone()
+    }
+}
+
+/// What a node of another cluster answers: a Primary component of its own.
+fn stranger() -> NodeState {
+    NodeState {
+        address: Some(STRANGER),
+        node_name: "stranger".into(),
+        cluster_name: "other".into(),
+        phase: StatePhase::Running,
+        fresh: Some(false),
+        has_galera_state: true,
+        uuid: Some(uuid(999)),
+        seqno: Some(-1),
+        wsrep_cluster_status: Some("Primary".into()),
+        wsrep_local_state: Some(4),
+        wsrep_local_index: Some(0),
+        wsrep_cluster_state_uuid: Some(uuid(999)),
+        wsrep_cluster_size: Some(1),
+        wsrep_cluster_conf_id: Some(1),
+        wsrep_incoming_addresses: Some(format!("{STRANGER}:3306")),
+        wsrep_last_committed: Some(1000),
+        ..NodeState::default()
     }
 }
 

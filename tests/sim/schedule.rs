@@ -65,6 +65,9 @@ pub enum Event {
     BadConfig(bool),
     /// Volume `v` loses galera-init's record (a restored backup, data from another image).
     LoseRecord(usize),
+    /// DNS lists (`true`) or stops listing a node of another cluster: another stack with
+    /// the same service name on the same network, running a Primary component.
+    Stranger(bool),
     /// A client commits `n` transactions on the Primary component, if one exists.
     Write(u64),
     /// `FORCE_BOOTSTRAP` is set (or removed) on the service: tasks started later see it.
@@ -126,6 +129,7 @@ impl fmt::Display for Event {
             Event::Ghost(on) => write!(f, "ghost {}", if *on { "on" } else { "off" }),
             Event::BadConfig(on) => write!(f, "badconfig {}", if *on { "on" } else { "off" }),
             Event::LoseRecord(v) => write!(f, "norecord {v}"),
+            Event::Stranger(on) => write!(f, "stranger {}", if *on { "on" } else { "off" }),
             Event::Write(n) => write!(f, "write {n}"),
             Event::ForceEnv(on) => write!(f, "force-env {}", if *on { "on" } else { "off" }),
             Event::ForceFile(s) => write!(f, "force-file {s}"),
@@ -212,6 +216,7 @@ pub fn parse(text: &str) -> Result<Schedule, String> {
             Some("ghost") => Event::Ghost(w.get(2) == Some(&"on")),
             Some("badconfig") => Event::BadConfig(w.get(2) == Some(&"on")),
             Some("norecord") => Event::LoseRecord(s()?),
+            Some("stranger") => Event::Stranger(w.get(2) == Some(&"on")),
             Some("write") => Event::Write(num(2)?),
             Some("force-env") => Event::ForceEnv(w.get(2) == Some(&"on")),
             Some("force-file") => Event::ForceFile(s()?),
@@ -353,6 +358,11 @@ impl Gen {
     }
 
     fn formation(&mut self) {
+        // Another stack with the same service name on the same network.
+        if self.rng.chance(10) {
+            let t = self.rng.range(0, 60);
+            self.at(t, Event::Stranger(true));
+        }
         // A first deploy with a setting mariadbd rejects: the seed initialises its datadir
         // and dies before its first Primary component, until the setting is removed.
         if self.rng.chance(10) {

@@ -14,6 +14,7 @@ use std::net::IpAddr;
 use std::path::Path;
 use std::time::Duration;
 
+use crate::galera::SstMethod;
 use crate::peer::auth::ClusterKey;
 
 /// A value that must never be printed: passwords. `Debug` and `Display` show `<redacted>`.
@@ -57,15 +58,6 @@ pub struct AppUser {
     pub password: Secret,
 }
 
-/// The State Snapshot Transfer method a joiner asks its donor for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum SstMethod {
-    /// mariabackup: the donor stays usable during the transfer (the default).
-    Mariabackup,
-    /// rsync: faster on small datasets, but the donor is blocked for writes meanwhile.
-    Rsync,
-}
-
 /// `SST_METHOD`: one method, or the joiner's choice by the donor's data size.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SstSetting {
@@ -88,12 +80,21 @@ impl SstSetting {
     }
 }
 
-impl SstMethod {
-    /// The value of `wsrep_sst_method`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            SstMethod::Mariabackup => "mariabackup",
-            SstMethod::Rsync => "rsync",
+/// Health settings from the environment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HealthSettings {
+    /// `NON_PRIMARY_GRACE`: how long a node cut off from every peer may stay non-Primary
+    /// before the Docker health check says a restart would help.
+    pub non_primary_grace: Duration,
+    /// `AVAILABLE_WHEN_DONOR`: a Donor counts as able to serve on `/health`.
+    pub available_when_donor: bool,
+}
+
+impl Default for HealthSettings {
+    fn default() -> Self {
+        HealthSettings {
+            non_primary_grace: DEFAULT_NON_PRIMARY_GRACE,
+            available_when_donor: false,
         }
     }
 }
@@ -139,7 +140,7 @@ pub struct Settings {
     /// Primary component before the node stops mariadbd and elects instead.
     pub pc_recovery_timeout: Duration,
     /// `NON_PRIMARY_GRACE` and `AVAILABLE_WHEN_DONOR`: what the health checks accept.
-    pub health: crate::health::HealthSettings,
+    pub health: HealthSettings,
     /// `DRAIN_DELAY`: how long after a stop signal the node answers 503 to proxies before
     /// mariadbd gets the signal.
     pub drain_delay: Duration,
@@ -245,197 +246,12 @@ impl Settings {
     /// Reads and validates the whole configuration.
     pub fn from_env(env: Lookup, read_file: ReadFile) -> Result<Settings, ConfigError> {
         let plain = |name: &str| env(name).filter(|v| !v.is_empty());
-
-        let service_name = plain("DB_SERVICE_NAME").ok_or(ConfigError::Missing {
-            var: "DB_SERVICE_NAME",
-            hint: "set it to the Swarm service name (e.g. --env DB_SERVICE_NAME=mysqldbcluster)",
-        })?;
-        check_dns_name("DB_SERVICE_NAME", &service_name)?;
-
-        let discovery_name =
-            plain("DISCOVERY_NAME").unwrap_or_else(|| format!("tasks.{service_name}"));
-        check_dns_name("DISCOVERY_NAME", &discovery_name)?;
-
-        let cluster_name = plain("CLUSTER_NAME").unwrap_or_else(|| service_name.clone());
-        if cluster_name.len() > 64
-            || !cluster_name
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
-        {
-            return Err(invalid(
-                "CLUSTER_NAME",
-                "must be 1 to 64 letters, digits, '-', '_' or '.': choose a simpler name",
-            ));
-        }
-
-        let node_address = match plain("NODE_ADDRESS") {
-            None => None,
-            Some(v) => Some(v.parse::<IpAddr>().map_err(|_| {
-                invalid(
-                    "NODE_ADDRESS",
-                    "is not an IP address: set it to this node's IPv4 or IPv6 address, or unset it",
-                )
-            })?),
-        };
-
-        let sst_method = match plain("SST_METHOD").as_deref() {
-            None | Some("auto") => SstSetting::Auto,
-            Some("mariabackup") => SstSetting::Fixed(SstMethod::Mariabackup),
-            Some("rsync") => SstSetting::Fixed(SstMethod::Rsync),
-            Some(_) => {
-                return Err(invalid(
-                    "SST_METHOD",
-                    "must be 'auto', 'mariabackup' or 'rsync'",
-                ));
-            }
-        };
-
-        let seconds = |var: &str, default: Duration, min: u64| match plain(var) {
-            None => Ok(default),
-            Some(v) => match v.parse::<u64>() {
-                Ok(secs) if secs >= min => Ok(Duration::from_secs(secs)),
-                _ => Err(invalid(
-                    var,
-                    &format!("must be a whole number of seconds, at least {min}"),
-                )),
-            },
-        };
-        let discovery_timeout = seconds("DISCOVERY_TIMEOUT", DEFAULT_DISCOVERY_TIMEOUT, 1)?;
-        let settle_window = seconds("SETTLE_WINDOW", DEFAULT_SETTLE_WINDOW, 0)?;
-        let outage_timeout = seconds("OUTAGE_TIMEOUT", DEFAULT_OUTAGE_TIMEOUT, 0)?;
-        let pc_recovery_timeout = seconds("PC_RECOVERY_TIMEOUT", DEFAULT_PC_RECOVERY_TIMEOUT, 1)?;
-        let non_primary_grace = seconds("NON_PRIMARY_GRACE", DEFAULT_NON_PRIMARY_GRACE, 1)?;
-        let drain_delay = seconds("DRAIN_DELAY", DEFAULT_DRAIN_DELAY, 0)?;
-        let provider_options = plain("WSREP_PROVIDER_OPTIONS").unwrap_or_default();
-        if provider_options
-            .chars()
-            .any(|c| c == '"' || c == '\\' || c.is_control())
-        {
-            return Err(invalid(
-                "WSREP_PROVIDER_OPTIONS",
-                "must be Galera options separated by ';' (e.g. gcache.size=1G;evs.suspect_timeout=PT3S), without quotes, backslashes or line breaks",
-            ));
-        }
-        let available_when_donor = match plain("AVAILABLE_WHEN_DONOR") {
-            None => false,
-            Some(v) => parse_bool("AVAILABLE_WHEN_DONOR", &v)?,
-        };
-        let cluster_size = match plain("CLUSTER_SIZE") {
-            None => None,
-            Some(v) => match v.parse::<usize>() {
-                Ok(n) if n >= 1 => Some(n),
-                _ => {
-                    return Err(invalid(
-                        "CLUSTER_SIZE",
-                        "must be the number of replicas, a whole number of at least 1",
-                    ));
-                }
-            },
-        };
-        let http_port = match plain("HTTP_PORT") {
-            None => DEFAULT_HTTP_PORT,
-            Some(v) => match v.parse::<u16>() {
-                Ok(p) if p > 0 => p,
-                _ => return Err(invalid("HTTP_PORT", "must be a TCP port number (1-65535)")),
-            },
-        };
-
-        let force_bootstrap = match plain("FORCE_BOOTSTRAP") {
-            None => false,
-            Some(v) => parse_bool("FORCE_BOOTSTRAP", &v)?,
-        };
-
+        let (service_name, discovery_name, cluster_name, node_address) = identity(&plain)?;
+        let t = tuning(&plain)?;
         let secrets = Secrets { env, read_file };
-        let root_secret = secrets.get(ROOT_PASSWORD)?;
-        let allow_empty = secrets.get_bool(ALLOW_EMPTY)?;
-        let random_root = secrets.get_bool(RANDOM_ROOT)?;
-        let root_password = match (root_secret, allow_empty, random_root) {
-            (Some((_, pw)), false, false) => RootPassword::Given(Secret(pw)),
-            (None, true, false) => RootPassword::Empty,
-            (None, false, true) => RootPassword::Random,
-            (None, false, false) => {
-                return Err(ConfigError::Missing {
-                    var: "MYSQL_ROOT_PASSWORD",
-                    hint: "set it (or MARIADB_ROOT_PASSWORD, or a _FILE variant), \
-                           or set MYSQL_RANDOM_ROOT_PASSWORD=yes or MYSQL_ALLOW_EMPTY_PASSWORD=yes",
-                });
-            }
-            _ => {
-                return Err(invalid(
-                    "MYSQL_ROOT_PASSWORD",
-                    "conflicts with MYSQL_ALLOW_EMPTY_PASSWORD or MYSQL_RANDOM_ROOT_PASSWORD: \
-                     set only one of the three",
-                ));
-            }
-        };
-
-        let root_host = secrets.get(ROOT_HOST)?.map(|(_, v)| v);
-        if let Some(host) = &root_host
-            && (host.len() > 255 || host.contains(['\'', '\\', '`']))
-        {
-            return Err(invalid(
-                "MYSQL_ROOT_HOST",
-                "must be a host name, address or pattern such as '%' or '10.0.%'",
-            ));
-        }
-
-        let database = secrets.get(DATABASE)?;
-        if let Some((var, db)) = &database
-            && (db.chars().count() > 64 || db.ends_with(' ') || db.contains(['/', '\\', '.', '`']))
-        {
-            return Err(invalid(
-                var,
-                "must be at most 64 characters, must not end with a space, \
-                 and must not contain '/', '\\', '.' or '`'",
-            ));
-        }
-        let database = database.map(|(_, v)| v);
-
-        let user = match (secrets.get(USER)?, secrets.get(PASSWORD)?) {
-            (None, None) => None,
-            (Some((var, _)), None) => {
-                return Err(invalid(
-                    &var,
-                    "is set but MYSQL_PASSWORD is not: set MYSQL_PASSWORD (or MARIADB_PASSWORD, \
-                     or a _FILE variant) too",
-                ));
-            }
-            (None, Some((var, _))) => {
-                return Err(invalid(
-                    &var,
-                    "is set but MYSQL_USER is not: set MYSQL_USER too, or unset it",
-                ));
-            }
-            (Some((var, name)), Some((_, pw))) => {
-                if name == "root" {
-                    return Err(invalid(
-                        &var,
-                        "must not be 'root': root is set up from MYSQL_ROOT_PASSWORD; \
-                         choose another user name",
-                    ));
-                }
-                if name.chars().count() > 80 {
-                    return Err(invalid(&var, "must be at most 80 characters"));
-                }
-                Some(AppUser {
-                    name,
-                    password: Secret(pw),
-                })
-            }
-        };
-
-        let cluster_key = match secrets.get(CLUSTER_KEY)? {
-            None => None,
-            Some((_, key)) if key.trim().len() < crate::peer::auth::MIN_KEY_LEN => {
-                return Err(invalid(
-                    "CLUSTER_KEY",
-                    "must be at least 16 characters: make one with `openssl rand -base64 32` \
-                     and give every node the same one (CLUSTER_KEY_FILE, a Docker secret)",
-                ));
-            }
-            Some((_, key)) => Some(ClusterKey::new(key.trim().as_bytes())),
-        };
-
+        let (root_password, root_host) = root_account(&secrets)?;
+        let (database, user) = app_account(&secrets)?;
+        let cluster_key = cluster_key(&secrets)?;
         Ok(Settings {
             service_name,
             discovery_name,
@@ -445,23 +261,260 @@ impl Settings {
             root_host,
             database,
             user,
-            sst_method,
-            discovery_timeout,
-            force_bootstrap,
-            cluster_size,
-            settle_window,
-            outage_timeout,
-            http_port,
-            pc_recovery_timeout,
-            health: crate::health::HealthSettings {
-                non_primary_grace,
-                available_when_donor,
-            },
-            drain_delay,
-            provider_options,
+            sst_method: t.sst_method,
+            discovery_timeout: t.discovery_timeout,
+            force_bootstrap: t.force_bootstrap,
+            cluster_size: t.cluster_size,
+            settle_window: t.settle_window,
+            outage_timeout: t.outage_timeout,
+            http_port: t.http_port,
+            pc_recovery_timeout: t.pc_recovery_timeout,
+            health: t.health,
+            drain_delay: t.drain_delay,
+            provider_options: t.provider_options,
             cluster_key,
         })
     }
+}
+
+/// A non-empty variable's value.
+type Plain<'a> = &'a dyn Fn(&str) -> Option<String>;
+
+/// The service, the DNS name that lists its nodes, the cluster's name and this node's
+/// address.
+fn identity(plain: Plain) -> Result<(String, String, String, Option<IpAddr>), ConfigError> {
+    let service_name = plain("DB_SERVICE_NAME").ok_or(ConfigError::Missing {
+        var: "DB_SERVICE_NAME",
+        hint: "set it to the Swarm service name (e.g. --env DB_SERVICE_NAME=mysqldbcluster)",
+    })?;
+    check_dns_name("DB_SERVICE_NAME", &service_name)?;
+
+    let discovery_name = plain("DISCOVERY_NAME").unwrap_or_else(|| format!("tasks.{service_name}"));
+    check_dns_name("DISCOVERY_NAME", &discovery_name)?;
+
+    let cluster_name = plain("CLUSTER_NAME").unwrap_or_else(|| service_name.clone());
+    if cluster_name.len() > 64
+        || !cluster_name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
+    {
+        return Err(invalid(
+            "CLUSTER_NAME",
+            "must be 1 to 64 letters, digits, '-', '_' or '.': choose a simpler name",
+        ));
+    }
+
+    let node_address = match plain("NODE_ADDRESS") {
+        None => None,
+        Some(v) => Some(v.parse::<IpAddr>().map_err(|_| {
+            invalid(
+                "NODE_ADDRESS",
+                "is not an IP address: set it to this node's IPv4 or IPv6 address, or unset it",
+            )
+        })?),
+    };
+    Ok((service_name, discovery_name, cluster_name, node_address))
+}
+
+/// The settings that tune the node (methods, timings, ports, flags).
+struct Tuning {
+    sst_method: SstSetting,
+    discovery_timeout: Duration,
+    settle_window: Duration,
+    outage_timeout: Duration,
+    pc_recovery_timeout: Duration,
+    drain_delay: Duration,
+    health: HealthSettings,
+    provider_options: String,
+    cluster_size: Option<usize>,
+    http_port: u16,
+    force_bootstrap: bool,
+}
+
+fn tuning(plain: Plain) -> Result<Tuning, ConfigError> {
+    let sst_method = match plain("SST_METHOD").as_deref() {
+        None | Some("auto") => SstSetting::Auto,
+        Some("mariabackup") => SstSetting::Fixed(SstMethod::Mariabackup),
+        Some("rsync") => SstSetting::Fixed(SstMethod::Rsync),
+        Some(_) => {
+            return Err(invalid(
+                "SST_METHOD",
+                "must be 'auto', 'mariabackup' or 'rsync'",
+            ));
+        }
+    };
+
+    let seconds = |var: &str, default: Duration, min: u64| match plain(var) {
+        None => Ok(default),
+        Some(v) => match v.parse::<u64>() {
+            Ok(secs) if secs >= min => Ok(Duration::from_secs(secs)),
+            _ => Err(invalid(
+                var,
+                &format!("must be a whole number of seconds, at least {min}"),
+            )),
+        },
+    };
+    let discovery_timeout = seconds("DISCOVERY_TIMEOUT", DEFAULT_DISCOVERY_TIMEOUT, 1)?;
+    let settle_window = seconds("SETTLE_WINDOW", DEFAULT_SETTLE_WINDOW, 0)?;
+    let outage_timeout = seconds("OUTAGE_TIMEOUT", DEFAULT_OUTAGE_TIMEOUT, 0)?;
+    let pc_recovery_timeout = seconds("PC_RECOVERY_TIMEOUT", DEFAULT_PC_RECOVERY_TIMEOUT, 1)?;
+    let non_primary_grace = seconds("NON_PRIMARY_GRACE", DEFAULT_NON_PRIMARY_GRACE, 1)?;
+    let drain_delay = seconds("DRAIN_DELAY", DEFAULT_DRAIN_DELAY, 0)?;
+    let provider_options = plain("WSREP_PROVIDER_OPTIONS").unwrap_or_default();
+    if provider_options
+        .chars()
+        .any(|c| c == '"' || c == '\\' || c.is_control())
+    {
+        return Err(invalid(
+            "WSREP_PROVIDER_OPTIONS",
+            "must be Galera options separated by ';' (e.g. gcache.size=1G;evs.suspect_timeout=PT3S), without quotes, backslashes or line breaks",
+        ));
+    }
+    let available_when_donor = match plain("AVAILABLE_WHEN_DONOR") {
+        None => false,
+        Some(v) => parse_bool("AVAILABLE_WHEN_DONOR", &v)?,
+    };
+    let cluster_size = match plain("CLUSTER_SIZE") {
+        None => None,
+        Some(v) => match v.parse::<usize>() {
+            Ok(n) if n >= 1 => Some(n),
+            _ => {
+                return Err(invalid(
+                    "CLUSTER_SIZE",
+                    "must be the number of replicas, a whole number of at least 1",
+                ));
+            }
+        },
+    };
+    let http_port = match plain("HTTP_PORT") {
+        None => DEFAULT_HTTP_PORT,
+        Some(v) => match v.parse::<u16>() {
+            Ok(p) if p > 0 => p,
+            _ => return Err(invalid("HTTP_PORT", "must be a TCP port number (1-65535)")),
+        },
+    };
+
+    let force_bootstrap = match plain("FORCE_BOOTSTRAP") {
+        None => false,
+        Some(v) => parse_bool("FORCE_BOOTSTRAP", &v)?,
+    };
+    Ok(Tuning {
+        sst_method,
+        discovery_timeout,
+        settle_window,
+        outage_timeout,
+        pc_recovery_timeout,
+        drain_delay,
+        health: HealthSettings {
+            non_primary_grace,
+            available_when_donor,
+        },
+        provider_options,
+        cluster_size,
+        http_port,
+        force_bootstrap,
+    })
+}
+
+/// root's password (or how it is made) and the host pattern it may log in from.
+fn root_account(secrets: &Secrets) -> Result<(RootPassword, Option<String>), ConfigError> {
+    let root_secret = secrets.get(ROOT_PASSWORD)?;
+    let allow_empty = secrets.get_bool(ALLOW_EMPTY)?;
+    let random_root = secrets.get_bool(RANDOM_ROOT)?;
+    let root_password = match (root_secret, allow_empty, random_root) {
+        (Some((_, pw)), false, false) => RootPassword::Given(Secret(pw)),
+        (None, true, false) => RootPassword::Empty,
+        (None, false, true) => RootPassword::Random,
+        (None, false, false) => {
+            return Err(ConfigError::Missing {
+                var: "MYSQL_ROOT_PASSWORD",
+                hint: "set it (or MARIADB_ROOT_PASSWORD, or a _FILE variant), \
+                       or set MYSQL_RANDOM_ROOT_PASSWORD=yes or MYSQL_ALLOW_EMPTY_PASSWORD=yes",
+            });
+        }
+        _ => {
+            return Err(invalid(
+                "MYSQL_ROOT_PASSWORD",
+                "conflicts with MYSQL_ALLOW_EMPTY_PASSWORD or MYSQL_RANDOM_ROOT_PASSWORD: \
+                 set only one of the three",
+            ));
+        }
+    };
+
+    let root_host = secrets.get(ROOT_HOST)?.map(|(_, v)| v);
+    if let Some(host) = &root_host
+        && (host.len() > 255 || host.contains(['\'', '\\', '`']))
+    {
+        return Err(invalid(
+            "MYSQL_ROOT_HOST",
+            "must be a host name, address or pattern such as '%' or '10.0.%'",
+        ));
+    }
+    Ok((root_password, root_host))
+}
+
+/// The database and the account created on a fresh datadir.
+fn app_account(secrets: &Secrets) -> Result<(Option<String>, Option<AppUser>), ConfigError> {
+    let database = secrets.get(DATABASE)?;
+    if let Some((var, db)) = &database
+        && (db.chars().count() > 64 || db.ends_with(' ') || db.contains(['/', '\\', '.', '`']))
+    {
+        return Err(invalid(
+            var,
+            "must be at most 64 characters, must not end with a space, \
+             and must not contain '/', '\\', '.' or '`'",
+        ));
+    }
+    let database = database.map(|(_, v)| v);
+
+    let user = match (secrets.get(USER)?, secrets.get(PASSWORD)?) {
+        (None, None) => None,
+        (Some((var, _)), None) => {
+            return Err(invalid(
+                &var,
+                "is set but MYSQL_PASSWORD is not: set MYSQL_PASSWORD (or MARIADB_PASSWORD, \
+                 or a _FILE variant) too",
+            ));
+        }
+        (None, Some((var, _))) => {
+            return Err(invalid(
+                &var,
+                "is set but MYSQL_USER is not: set MYSQL_USER too, or unset it",
+            ));
+        }
+        (Some((var, name)), Some((_, pw))) => {
+            if name == "root" {
+                return Err(invalid(
+                    &var,
+                    "must not be 'root': root is set up from MYSQL_ROOT_PASSWORD; \
+                     choose another user name",
+                ));
+            }
+            if name.chars().count() > 80 {
+                return Err(invalid(&var, "must be at most 80 characters"));
+            }
+            Some(AppUser {
+                name,
+                password: Secret(pw),
+            })
+        }
+    };
+    Ok((database, user))
+}
+
+/// The cluster key, when one is given.
+fn cluster_key(secrets: &Secrets) -> Result<Option<ClusterKey>, ConfigError> {
+    Ok(match secrets.get(CLUSTER_KEY)? {
+        None => None,
+        Some((_, key)) if key.trim().len() < crate::peer::auth::MIN_KEY_LEN => {
+            return Err(invalid(
+                "CLUSTER_KEY",
+                "must be at least 16 characters: make one with `openssl rand -base64 32` \
+                 and give every node the same one (CLUSTER_KEY_FILE, a Docker secret)",
+            ));
+        }
+        Some((_, key)) => Some(ClusterKey::new(key.trim().as_bytes())),
+    })
 }
 
 fn invalid(var: &str, problem: &str) -> ConfigError {

@@ -11,7 +11,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
 use std::time::Duration;
 
-use crate::decision::{Inputs, Override, Params, Plan, decide};
+use crate::decision::{Inputs, Override, Params, Plan, decide, list};
 use crate::discovery::{Answer, Discovered};
 use crate::state::NodeState;
 
@@ -50,6 +50,11 @@ pub struct Election {
     quiet: BTreeMap<IpAddr, Duration>,
     /// Nodes that answered as nodes of another cluster in the last round.
     strangers: Vec<IpAddr>,
+    /// The phase each peer was in when it last answered in this election.
+    last_heard: BTreeMap<IpAddr, crate::state::Phase>,
+    /// Nodes whose last answer in this election could not be read, listed or not: they
+    /// run, and may run a component of their own, until they answer readably.
+    unreadable_heard: BTreeSet<IpAddr>,
 }
 
 impl Election {
@@ -66,6 +71,8 @@ impl Election {
             primary_seen: false,
             quiet: BTreeMap::new(),
             strangers: Vec::new(),
+            last_heard: BTreeMap::new(),
+            unreadable_heard: BTreeSet::new(),
         }
     }
 
@@ -164,6 +171,14 @@ impl Election {
         }
         let unreadable = world.unreadable();
         let gone = self.note_quiet(&listed, addr, &answers, &unreadable, now);
+        let went_silent = self.went_silent(&answers, &unreadable);
+        self.unreadable_heard.extend(unreadable.iter().copied());
+        for (a, s) in &answers {
+            if s.is_some() {
+                self.unreadable_heard.remove(a);
+            }
+        }
+        let unreadable: Vec<IpAddr> = self.unreadable_heard.iter().copied().collect();
         let mut own = own.clone();
         own.address = Some(addr);
         let plan = decide(&Inputs {
@@ -172,6 +187,7 @@ impl Election {
             peers: &answers,
             gone: &gone,
             unreadable: &unreadable,
+            went_silent: &went_silent,
             stable_for: now.saturating_sub(self.stable_since),
             waited: now.saturating_sub(self.started),
             force,
@@ -193,15 +209,13 @@ impl Election {
         unreadable: &[IpAddr],
         now: Duration,
     ) -> Vec<IpAddr> {
-        use crate::state::Phase;
         self.quiet.retain(|a, _| listed.contains(a));
         for a in listed.iter().filter(|a| **a != own) {
             let answer = answers
                 .iter()
                 .find(|(p, _)| p == a)
                 .and_then(|(_, s)| s.as_ref());
-            let quiet = !unreadable.contains(a)
-                && answer.is_none_or(|s| matches!(s.phase, Phase::Bootstrapping | Phase::Joining));
+            let quiet = !unreadable.contains(a) && answer.is_none_or(quiet_answer);
             if quiet {
                 self.quiet.entry(*a).or_insert(now);
             } else {
@@ -213,6 +227,37 @@ impl Election {
             .filter(|(_, since)| now.saturating_sub(**since) >= self.params.outage_timeout)
             .map(|(a, _)| *a)
             .collect()
+    }
+
+    /// The peers that do not answer now, though the last time they did, in this election,
+    /// they ran a server (or were starting one): a partition may hide a component of theirs.
+    /// A node whose answer could not be read counts as running (it may run a component of
+    /// its own).
+    fn went_silent(
+        &mut self,
+        answers: &[(IpAddr, Option<NodeState>)],
+        unreadable: &[IpAddr],
+    ) -> Vec<IpAddr> {
+        use crate::state::Phase;
+        let mut silent = Vec::new();
+        for (a, s) in answers {
+            match s {
+                Some(s) => {
+                    self.last_heard.insert(*a, s.phase);
+                }
+                None if unreadable.contains(a) => {
+                    self.last_heard.insert(*a, Phase::Running);
+                }
+                None => {
+                    if self.last_heard.get(a).is_some_and(|p| {
+                        matches!(p, Phase::Running | Phase::Bootstrapping | Phase::Joining)
+                    }) {
+                        silent.push(*a);
+                    }
+                }
+            }
+        }
+        silent
     }
 
     fn log(&mut self, plan: Plan) -> Plan {
@@ -230,18 +275,23 @@ impl Election {
     }
 }
 
+/// Whether an answer says nothing a vote can use yet: a node bootstrapping, or joining
+/// without data of its own to vote with (an SST, whose donor may be gone for good). A
+/// joiner that holds data and receives no transfer is not quiet: it joins, or its monitor
+/// stops its server within `PC_RECOVERY_TIMEOUT` and it votes with that data.
+fn quiet_answer(s: &NodeState) -> bool {
+    use crate::state::Phase;
+    match s.phase {
+        Phase::Bootstrapping => true,
+        Phase::Joining => !s.has_data() || s.sst_in_progress || s.position().is_none_or(|p| p < 0),
+        _ => false,
+    }
+}
+
 /// Whether `s` says it is a node of another cluster than `own` (a node that does not say
 /// its cluster's name is given the benefit of the doubt).
 fn stranger(own: &NodeState, s: &NodeState) -> bool {
     !own.cluster_name.is_empty() && !s.cluster_name.is_empty() && s.cluster_name != own.cluster_name
-}
-
-fn list(addrs: &[IpAddr]) -> String {
-    addrs
-        .iter()
-        .map(|a| a.to_string())
-        .collect::<Vec<_>>()
-        .join(", ")
 }
 
 #[cfg(test)]
@@ -322,6 +372,37 @@ mod tests {
 
     fn round(e: &mut Election, w: &mut Fake, own: &NodeState) -> Plan {
         e.round(w, own, Override::None, true)
+    }
+
+    #[test]
+    fn only_answers_without_a_vote_to_come_are_quiet() {
+        let with_data = |phase, seqno, sst| NodeState {
+            phase,
+            fresh: Some(false),
+            seqno: Some(seqno),
+            sst_in_progress: sst,
+            ..NodeState::default()
+        };
+        // (answer, quiet)
+        let cases = [
+            (with_data(Phase::Bootstrapping, 5, false), true),
+            // An SST whose donor may be gone for good.
+            (with_data(Phase::Joining, 5, true), true),
+            (
+                NodeState {
+                    phase: Phase::Joining,
+                    ..fresh(2)
+                },
+                true,
+            ),
+            // It joins, or its monitor stops it and it votes with its data.
+            (with_data(Phase::Joining, 5, false), false),
+            (with_data(Phase::Waiting, 5, false), false),
+            (with_data(Phase::Recovering, -1, false), false),
+        ];
+        for (answer, quiet) in cases {
+            assert_eq!(quiet_answer(&answer), quiet, "{answer:?}");
+        }
     }
 
     #[test]

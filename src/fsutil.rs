@@ -1,4 +1,5 @@
-//! Small file helpers shared by the modules that write files.
+//! Small file helpers shared by the modules that write files, and the one reader of the
+//! kernel's random bytes.
 
 use std::fs::{self, OpenOptions};
 use std::io::Write;
@@ -35,6 +36,37 @@ pub fn write_atomic(path: &Path, content: &[u8], mode: u32) -> std::io::Result<(
         let _ = fs::remove_file(&tmp);
     }
     result
+}
+
+/// Where the kernel's CSPRNG is read.
+pub const URANDOM: &str = "/dev/urandom";
+
+/// Fills `buf` from the kernel's CSPRNG.
+pub fn random_bytes(buf: &mut [u8]) -> std::io::Result<()> {
+    use std::io::Read;
+    fs::File::open(URANDOM)?.read_exact(buf)
+}
+
+/// Fills `buf` with random bytes for an id or a nonce: from the kernel, or, where
+/// `/dev/urandom` cannot be read, from the time and the process id (enough to keep ids
+/// apart and a token from being reused, never used for a secret).
+pub fn unique_bytes(buf: &mut [u8]) {
+    if random_bytes(buf).is_ok() {
+        return;
+    }
+    let t = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_nanos();
+    for (i, b) in t
+        .to_le_bytes()
+        .iter()
+        .chain(std::process::id().to_le_bytes().iter())
+        .enumerate()
+        .take(buf.len())
+    {
+        buf[i] = *b;
+    }
 }
 
 #[cfg(test)]

@@ -157,8 +157,9 @@ fn run_status(json: bool, targets: &[String]) -> u8 {
     };
     let addrs = match SystemResolver::new()
         .map_err(|e| e.to_string())
-        .and_then(|mut dns| commands::status::resolve(&targets, &mut dns))
-    {
+        .and_then(|mut dns| {
+            commands::status::resolve(&targets, &mut dns).map_err(|e| e.to_string())
+        }) {
         Ok(a) => a,
         Err(e) => {
             eprintln!("galera-init status: {e}");

@@ -138,6 +138,27 @@ pub struct Record {
     pub never_primary: bool,
 }
 
+/// Why the record cannot be read.
+#[derive(Debug, thiserror::Error)]
+pub enum RecordError {
+    /// The file cannot be read.
+    #[error("{} cannot be read ({source})", path.display())]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// The error.
+        source: io::Error,
+    },
+    /// The file is not a record.
+    #[error("{} cannot be parsed ({source})", path.display())]
+    Parse {
+        /// The file.
+        path: PathBuf,
+        /// The error.
+        source: serde_json::Error,
+    },
+}
+
 /// What a history looks like next to another.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Compat {
@@ -150,7 +171,7 @@ pub enum Compat {
     },
     /// At least one lineage is unknown (data from before the record, or lost).
     Unknown,
-    /// This history has no record, and the other restarted from `after`, below this one's
+    /// One history has no record, and the other restarted from `after`, below this one's
     /// position: whether this one's later transactions are the other's cannot be told.
     Unplaced {
         /// The restart's position: up to it, the histories are the same.
@@ -166,15 +187,18 @@ fn epoch_at(lineage: &[Epoch], seqno: i64) -> Option<&Epoch> {
 /// Compares the history of a node at `seqno` with lineage `mine` against the lineage
 /// `theirs` of a node at `their_seqno >= seqno`: is the first contained in the second?
 ///
-/// A history without a record (`mine` empty: a restored backup, data migrated from another
-/// image) can still be placed when `theirs` never restarted below `seqno`: one cluster UUID
-/// has one history up to its first restart. Otherwise it is [`Compat::Unplaced`].
+/// A history without a record (a restored backup, data migrated from another image) can
+/// still be placed when the other never restarted below `seqno`: one cluster UUID has one
+/// history up to its first restart. Otherwise it is [`Compat::Unplaced`].
 pub fn compare(mine: &[Epoch], seqno: i64, theirs: &[Epoch]) -> Compat {
     if seqno <= 0 {
         return Compat::Same;
     }
-    if mine.is_empty() && !theirs.is_empty() {
-        return theirs
+    // One history without a record: it can be placed against the other only up to the
+    // other's first restart (either may be the branch a restart left behind).
+    if mine.is_empty() != theirs.is_empty() {
+        let known = if mine.is_empty() { theirs } else { mine };
+        return known
             .iter()
             .map(|e| e.after)
             .filter(|a| (0..seqno).contains(a))
@@ -329,14 +353,14 @@ impl Record {
 
     /// Reads the record; `Ok(None)` when there is none. A file that cannot be parsed is
     /// reported as an error for the caller to log; the caller then starts a new record.
-    pub fn load(datadir: &Path) -> Result<Option<Record>, String> {
+    pub fn load(datadir: &Path) -> Result<Option<Record>, RecordError> {
         let path = Self::path(datadir);
         match std::fs::read(&path) {
             Ok(bytes) => serde_json::from_slice(&bytes)
                 .map(Some)
-                .map_err(|e| format!("{} cannot be parsed ({e})", path.display())),
+                .map_err(|source| RecordError::Parse { path, source }),
             Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
-            Err(e) => Err(format!("{} cannot be read ({e})", path.display())),
+            Err(source) => Err(RecordError::Read { path, source }),
         }
     }
 
@@ -349,20 +373,8 @@ impl Record {
 
 /// A random id (128 bits, hex).
 pub fn random_id() -> String {
-    use std::io::Read;
     let mut bytes = [0u8; 16];
-    let ok = std::fs::File::open("/dev/urandom")
-        .and_then(|mut f| f.read_exact(&mut bytes))
-        .is_ok();
-    if !ok {
-        // No /dev/urandom: time and pid still make a collision very unlikely.
-        let t = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap_or_default()
-            .as_nanos();
-        bytes[..8].copy_from_slice(&(t as u64).to_le_bytes());
-        bytes[8..12].copy_from_slice(&std::process::id().to_le_bytes());
-    }
+    crate::fsutil::unique_bytes(&mut bytes);
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
@@ -393,7 +405,8 @@ mod tests {
             // No record: placed up to the first restart, not past it.
             (&[], 60, &later, Compat::Same),
             (&[], 120, &later, Compat::Unplaced { after: 100 }),
-            (&base, 60, &[], Compat::Unknown),
+            (&base, 60, &[], Compat::Same),
+            (&later, 120, &[], Compat::Unplaced { after: 100 }),
             (&base, 0, &[], Compat::Same),
             // A lineage recorded late (older data) still matches by id.
             (&late_record, 130, &later, Compat::Same),
@@ -510,7 +523,12 @@ mod tests {
         r.save(&dir).unwrap();
         assert_eq!(Record::load(&dir).unwrap(), Some(r.clone()));
         std::fs::write(Record::path(&dir), "{not json").unwrap();
-        assert!(Record::load(&dir).unwrap_err().contains("cannot be parsed"));
+        assert!(
+            Record::load(&dir)
+                .unwrap_err()
+                .to_string()
+                .contains("cannot be parsed")
+        );
         std::fs::remove_dir_all(&dir).unwrap();
         assert_eq!(r.volume_id.len(), 32);
         assert_ne!(random_id(), random_id());

@@ -127,8 +127,19 @@ pub fn collect(addrs: &[IpAddr], port: u16) -> Vec<Row> {
         .collect()
 }
 
+/// A target that cannot be resolved.
+#[derive(Debug, thiserror::Error)]
+pub enum ResolveError {
+    /// DNS has no such name.
+    #[error("{0}: no such name in DNS")]
+    NoSuchName(String),
+    /// DNS did not answer usably.
+    #[error("{0}: {1}")]
+    Dns(String, DnsError),
+}
+
 /// The addresses of `targets`: addresses as they are, names through DNS.
-pub fn resolve(targets: &[String], dns: &mut dyn Resolve) -> Result<Vec<IpAddr>, String> {
+pub fn resolve(targets: &[String], dns: &mut dyn Resolve) -> Result<Vec<IpAddr>, ResolveError> {
     let mut out = Vec::new();
     for t in targets {
         if let Ok(a) = t.parse::<IpAddr>() {
@@ -138,9 +149,9 @@ pub fn resolve(targets: &[String], dns: &mut dyn Resolve) -> Result<Vec<IpAddr>,
         match dns.resolve(t) {
             Ok(v) => out.extend(v),
             Err(DnsError::NxDomain | DnsError::NoRecords) => {
-                return Err(format!("{t}: no such name in DNS"));
+                return Err(ResolveError::NoSuchName(t.clone()));
             }
-            Err(e) => return Err(format!("{t}: {e}")),
+            Err(e) => return Err(ResolveError::Dns(t.clone(), e)),
         }
     }
     Ok(out)

@@ -200,9 +200,7 @@ fn check(status: nix::sys::wait::WaitStatus, what: &str) -> Result<(), InitError
 fn random_password() -> Result<String, InitError> {
     const CHARS: &[u8] = b"ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz23456789";
     let mut bytes = [0u8; 32];
-    fs::File::open("/dev/urandom")
-        .and_then(|mut f| f.read_exact(&mut bytes))
-        .map_err(io_err(Path::new("/dev/urandom")))?;
+    crate::fsutil::random_bytes(&mut bytes).map_err(io_err(Path::new(crate::fsutil::URANDOM)))?;
     Ok(bytes
         .iter()
         .map(|b| CHARS[*b as usize % CHARS.len()] as char)

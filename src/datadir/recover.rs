@@ -5,7 +5,7 @@ use std::ffi::OsString;
 use std::path::PathBuf;
 
 use super::RunAs;
-use crate::config::SstMethod;
+use crate::galera::SstMethod;
 use crate::galera::{self, grastate};
 use crate::server;
 use crate::supervisor::{HelperError, Supervisor, exit};

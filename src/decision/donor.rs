@@ -15,7 +15,8 @@ use std::cmp::Reverse;
 use std::net::IpAddr;
 use std::time::Duration;
 
-use crate::config::{SstMethod, SstSetting};
+use crate::config::SstSetting;
+use crate::galera::SstMethod;
 use crate::state::NodeState;
 
 /// With `SST_METHOD=auto`, a joiner asks for an rsync SST while every donor it names holds

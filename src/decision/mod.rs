@@ -39,7 +39,8 @@ mod fresh;
 mod outage;
 mod primary;
 
-use crate::config::{SstMethod, SstSetting};
+use crate::config::SstSetting;
+use crate::galera::SstMethod;
 use crate::record::{self, Epoch, LastView};
 pub use crate::state::Override;
 use crate::state::{NodeState, Phase};
@@ -73,9 +74,12 @@ pub struct Inputs<'a> {
     /// Listed nodes that have said nothing usable (no answer, or stuck bootstrapping or
     /// joining) for `OUTAGE_TIMEOUT` or longer.
     pub gone: &'a [IpAddr],
-    /// Nodes that answered, but with something that cannot be used (another cluster key, a
-    /// clock off).
+    /// Nodes whose last answer in this election could not be used (another cluster key, a
+    /// clock off), listed or not: they run, and may run a component of their own.
     pub unreadable: &'a [IpAddr],
+    /// Nodes that do not answer now, but ran a server (or were starting one) when they last
+    /// did: a partition may hide a component of theirs.
+    pub went_silent: &'a [IpAddr],
     /// How long `listed` has been unchanged.
     pub stable_for: Duration,
     /// How long the election has been running.
@@ -221,17 +225,22 @@ struct Peers<'a> {
     pending: Vec<IpAddr>,
     /// Listed nodes whose state cannot be used yet, silent or not.
     unheard: Vec<IpAddr>,
-    /// The nodes an override still waits for: those on their way to a usable state
-    /// (discovering, recovering their position), and those that answer something this
-    /// node cannot read (another cluster key, a clock off). An override does not wait for
-    /// nodes that say nothing at all (nothing listens there, or the answer never comes). A
-    /// node that answers runs, and may run a component this node cannot see: never start
-    /// a second one beside it (were FORCE_BOOTSTRAP to reach both sides, each would).
+    /// The nodes an override still waits for: those that answer but are not ready to be
+    /// counted (discovering, recovering their position, restarting their server; not
+    /// one stuck for `OUTAGE_TIMEOUT`), those that answer something this node cannot read
+    /// (another cluster key, a clock off), and those that ran a server when last heard
+    /// from. An override does not wait for nodes that say nothing at all and
+    /// were not seen running (a dead task's address, a host that never came back). A node
+    /// that may run a component this node cannot see must not get a second one beside it
+    /// (were FORCE_BOOTSTRAP to reach both sides, each would start one).
     override_waits: Vec<IpAddr>,
     /// The nodes whose state can be used, this one included.
     reporters: Vec<(IpAddr, &'a NodeState)>,
     /// Listed nodes that answer something this node cannot read.
     unreadable: Vec<IpAddr>,
+    /// Nodes no longer listed whose last answer could not be read: no rule goes on while
+    /// one may run a component of its own; only an override does.
+    hidden: Vec<IpAddr>,
 }
 
 impl<'a> Peers<'a> {
@@ -261,8 +270,8 @@ impl<'a> Peers<'a> {
             .copied()
             .filter(|a| {
                 i.unreadable.contains(a)
-                    || answer(a)
-                        .is_some_and(|s| matches!(s.phase, Phase::Discovering | Phase::Recovering))
+                    || i.went_silent.contains(a)
+                    || (answer(a).is_some() && !i.gone.contains(a))
             })
             .collect();
         let mut reporters: Vec<(IpAddr, &NodeState)> =
@@ -275,6 +284,12 @@ impl<'a> Peers<'a> {
             .copied()
             .filter(|a| i.unreadable.contains(a))
             .collect();
+        let hidden = i
+            .unreadable
+            .iter()
+            .copied()
+            .filter(|a| !i.listed.contains(a) && Some(*a) != own_addr)
+            .collect();
         Peers {
             known,
             pending,
@@ -282,6 +297,7 @@ impl<'a> Peers<'a> {
             override_waits,
             reporters,
             unreadable,
+            hidden,
         }
     }
 }
@@ -345,10 +361,13 @@ fn reported(s: &NodeState) -> bool {
 /// epoch of the lineage, never by a silent restore of its old view.
 fn pc_recovery(i: &Inputs, known: &[(IpAddr, &NodeState)]) -> Option<Plan> {
     let view = i.own.view.as_ref()?;
+    // A node that answers what cannot be read may hold data, or run a component Galera's
+    // restore would reach (Galera's own traffic carries no cluster key).
     if !i.own.has_data()
         || !i.allow_pc_recovery
         || i.own.phase == Phase::Running
         || i.own.superseded
+        || !i.unreadable.is_empty()
     {
         return None;
     }
@@ -407,17 +426,29 @@ fn committed_peer(i: &Inputs, known: &[(IpAddr, &NodeState)]) -> Option<Plan> {
 
 /// What the wait line says of nodes that answer something this node cannot read.
 fn unreadable_note(peers: &Peers) -> Option<String> {
-    (!peers.unreadable.is_empty()).then(|| {
+    let listed = (!peers.unreadable.is_empty()).then(|| {
         format!(
             "{} answer(s) what this node cannot read (another cluster key? a clock more than \
              60 s off?): such a node runs and may run a component of its own, so neither a \
              rule nor an override starts one beside it: fix its key or clock, or stop its task",
             list(&peers.unreadable)
         )
-    })
+    });
+    let hidden = (!peers.hidden.is_empty()).then(|| {
+        format!(
+            "{} answered what this node could not read, then went away: it may still run a \
+             component of its own, so no rule starts one (an override does)",
+            list(&peers.hidden)
+        )
+    });
+    match (listed, hidden) {
+        (Some(a), Some(b)) => Some(format!("{a}; {b}")),
+        (a, b) => a.or(b),
+    }
 }
 
-fn list(addrs: &[IpAddr]) -> String {
+/// Addresses in a log line: `10.0.0.1, 10.0.0.2`.
+pub(crate) fn list(addrs: &[IpAddr]) -> String {
     addrs
         .iter()
         .map(|a| a.to_string())

@@ -77,7 +77,14 @@ pub(super) fn rule(i: &Inputs, peers: &Peers, override_on: bool) -> Plan {
     if let Some(plan) = one_cluster(&voters) {
         return plan;
     }
-    let top = Top::new(&voters);
+    let Some(top) = Top::new(&voters) else {
+        return wait(
+            "full outage: no node with data has a say here (this node's address is not \
+             known)"
+                .into(),
+            Vec::new(),
+        );
+    };
     let missing = Missing::new(i, &voters, &top);
     let mut ready = Ready::new(i, peers, &missing, override_on);
     if let Some(conflict) = conflict(&voters, &top) {
@@ -240,27 +247,24 @@ struct Top<'v, 'a> {
 }
 
 impl<'v, 'a> Top<'v, 'a> {
-    fn new(voters: &'v [Voter<'a>]) -> Top<'v, 'a> {
+    /// `None` when no node with data has a say (never when this node has data: it votes).
+    fn new(voters: &'v [Voter<'a>]) -> Option<Top<'v, 'a>> {
         let pos = voters.iter().map(|v| v.pos).max().unwrap_or(-1);
         let nodes: Vec<&Voter> = voters.iter().filter(|v| v.pos == pos).collect();
         // A node whose history can be placed goes before one whose cannot (no record).
-        let candidate = nodes
-            .iter()
-            .copied()
-            .max_by_key(|v| {
-                (
-                    unplaced(v, voters).is_none(),
-                    v.s.phase == Phase::Running,
-                    v.s.safe_to_bootstrap,
-                    Reverse(v.addr),
-                )
-            })
-            .expect("this node has data, so there is a voter");
-        Top {
+        let candidate = nodes.iter().copied().max_by_key(|v| {
+            (
+                unplaced(v, voters).is_none(),
+                v.s.phase == Phase::Running,
+                v.s.safe_to_bootstrap,
+                Reverse(v.addr),
+            )
+        })?;
+        Some(Top {
             pos,
             nodes,
             candidate,
-        }
+        })
     }
 }
 
@@ -314,9 +318,14 @@ impl<'a> Missing<'a> {
                     u.s.lineage.len() > t.s.lineage.len() && u.s.lineage.starts_with(&t.s.lineage)
                 })
         };
+        // A most advanced node with a record of its last view says who was in the latest
+        // component at this position; one without such a record (Galera's saved view, a
+        // count of nodes with data) then adds nothing.
+        let some_view = top.nodes.iter().any(|t| t.s.last_view.is_some());
         for t in top.nodes.iter().filter(|t| !restarted_since(t)) {
             match &t.s.last_view {
                 Some(view) => m.view(voters, top, t, view),
+                None if some_view => {}
                 None => m.no_view(i, voters, t),
             }
         }
@@ -349,11 +358,23 @@ impl<'a> Missing<'a> {
     /// The members of `t`'s last view that are not here.
     fn view(&mut self, voters: &[Voter], top: &Top, t: &Voter, view: &LastView) {
         let here_addrs: BTreeSet<IpAddr> = voters.iter().map(|v| v.addr).collect();
+        // A node that lost its record (a new volume id, no lineage) at a member's address:
+        // that member, unless its new id is in the view too.
+        let renamed = |a: IpAddr| {
+            voters.iter().any(|v| {
+                v.addr == a
+                    && v.s.lineage.is_empty()
+                    && !view
+                        .members
+                        .iter()
+                        .any(|m| m.volume_id.is_some() && m.volume_id == v.s.volume_id)
+            })
+        };
         let absent: Vec<&Member> = view
             .members
             .iter()
             .filter(|m| match &m.volume_id {
-                Some(id) => !self.here_ids.contains(id.as_str()),
+                Some(id) => !self.here_ids.contains(id.as_str()) && !m.address.is_some_and(renamed),
                 // A member whose state could not be read when the view was recorded: here if
                 // a node here recorded the same view with itself at that address, or answers
                 // at that address now.
@@ -388,15 +409,54 @@ impl<'a> Missing<'a> {
         }
     }
 
-    /// Data from before galera-init kept a record: count nodes with data.
+    /// No record of `t`'s last view (data from before galera-init kept one, or a record
+    /// lost): Galera's saved view (gvwstate.dat, left by a crash) names its members;
+    /// without it, count nodes with data.
     fn no_view(&mut self, i: &Inputs, voters: &[Voter], t: &Voter) {
         let any_safe = voters.iter().any(|v| v.s.safe_to_bootstrap);
-        let view_size = t.s.view.as_ref().map(|v| v.members.len()).unwrap_or(0);
+        // It left while others stayed, and who they were is unknown: unless the last to
+        // leave (Galera's safe node) is here, they may have gone on.
+        if t.left_before_others() && !any_safe {
+            self.complete = false;
+            self.majority = false;
+            self.evidence.push(format!(
+                "{} left its component cleanly while others stayed, and has no record of who \
+                 they were",
+                t.s.label()
+            ));
+            self.note(format!(
+                "the members that stayed after {} left",
+                t.s.label()
+            ));
+        }
+        if let Some(saved) = &t.s.view {
+            let here = saved
+                .members
+                .iter()
+                .filter(|m| {
+                    voters
+                        .iter()
+                        .any(|v| v.s.view.as_ref().is_some_and(|w| w.my_uuid == **m))
+                })
+                .count();
+            if here < saved.members.len() {
+                self.complete = false;
+                self.note(format!(
+                    "{} more member(s) of the view Galera saved on {} ({} of {} here; it has \
+                     no record of its last view)",
+                    saved.members.len() - here,
+                    t.s.label(),
+                    here,
+                    saved.members.len()
+                ));
+            }
+            self.majority &= here * 2 > saved.members.len();
+            return;
+        }
         let expected = i
             .params
             .cluster_size
             .unwrap_or(0)
-            .max(view_size)
             .max(if any_safe { 1 } else { 2 });
         if voters.len() < expected {
             self.complete = false;
@@ -425,9 +485,10 @@ impl Ready {
     fn new(i: &Inputs, peers: &Peers, missing: &Missing, override_on: bool) -> Ready {
         let stable = i.stable_for >= i.params.settle;
         // Silent for OUTAGE_TIMEOUT: no longer waited for (see the module's doc).
-        let settled = peers.pending.is_empty() && stable;
+        let settled = peers.pending.is_empty() && peers.hidden.is_empty() && stable;
         let timed_out = i.waited >= i.params.outage_timeout;
-        let by_views = missing.complete && (settled || (missing.alone && peers.pending.is_empty()));
+        let by_views = missing.complete
+            && (settled || (missing.alone && peers.pending.is_empty() && peers.hidden.is_empty()));
         let by_majority = missing.majority && timed_out && settled;
         // An override does not wait for nodes that say nothing (see `Peers::override_waits`).
         let by_override = override_on && peers.override_waits.is_empty() && stable;
@@ -476,8 +537,12 @@ impl Ready {
 }
 
 /// The restart position of another voter's history that `v`'s history, without a record,
-/// cannot be placed against, and that voter.
+/// cannot be placed against, and that voter. (A node with a record places its own history;
+/// one without a record beside it is never restarted from, see [`Top`].)
 fn unplaced<'v, 'a>(v: &Voter, voters: &'v [Voter<'a>]) -> Option<(i64, &'v Voter<'a>)> {
+    if !v.s.lineage.is_empty() {
+        return None;
+    }
     voters.iter().filter(|b| b.addr != v.addr).find_map(|b| {
         match record::compare(&v.s.lineage, v.pos, &b.s.lineage) {
             Compat::Unplaced { after } => Some((after, b)),

@@ -5,7 +5,7 @@ use std::collections::BTreeSet;
 use std::net::IpAddr;
 
 use super::{Inputs, Plan, donor, wait, wait_for_operator};
-use crate::config::SstMethod;
+use crate::galera::SstMethod;
 use crate::galera::grastate::NIL_UUID;
 use crate::record::{self, Compat, Epoch, LastView};
 use crate::state::{NodeState, Phase};
@@ -103,11 +103,17 @@ fn history_fits(
                 cluster and bootstrap from this node (`galera-init bootstrap` here); to give \
                 it up, empty this volume and the node joins by SST";
     // A bootstrap of the running component that started below this node's position and is
-    // not in its history: it gave this node's history up.
-    let superseded = !i.own.lineage.is_empty()
-        && lineage
+    // not in its history: it gave this node's history up. A history without a record that
+    // the component's restarts leave unplaced may have been given up too: it has no say
+    // until an operator decides (never restored by pc.recovery behind the component's back).
+    let compat = record::compare(&i.own.lineage, mine, lineage);
+    let superseded = if i.own.lineage.is_empty() {
+        matches!(compat, Compat::Unplaced { .. })
+    } else {
+        lineage
             .iter()
-            .any(|e| e.after < mine && !i.own.lineage.iter().any(|o| o.id == e.id));
+            .any(|e| e.after < mine && !i.own.lineage.iter().any(|o| o.id == e.id))
+    };
     let wait = |reason: String, waiting_for: Vec<String>| Plan::Wait {
         reason,
         waiting_for,
@@ -129,7 +135,7 @@ fn history_fits(
             vec![format!("a decision about {} transaction(s)", mine - theirs)],
         ));
     }
-    match record::compare(&i.own.lineage, mine, lineage) {
+    match compat {
         Compat::Diverged { after } => Some(wait(
             format!(
                 "this node's history diverged from the running Primary component's after \
@@ -145,11 +151,11 @@ fn history_fits(
         )),
         Compat::Unplaced { after } => Some(wait(
             format!(
-                "this node has no record of its history (galera-init.json is missing: a \
-                 restored backup, or data from another image), and the running Primary \
-                 component restarted from seqno {after}, below this node's seqno {mine}: \
-                 whether its transactions {}..{mine} are the cluster's cannot be told, and \
-                 joining by IST would mix them in; {keep}",
+                "this node's history or the running Primary component's has no record \
+                 (galera-init.json is missing: a restored backup, or data from another \
+                 image), and one of them restarted from seqno {after}, below this node's \
+                 seqno {mine}: whether its transactions {}..{mine} are the cluster's cannot \
+                 be told, and joining by IST would mix them in; {keep}",
                 after + 1
             ),
             vec![format!(

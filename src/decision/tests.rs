@@ -74,7 +74,11 @@ fn viewed(mut s: NodeState, members: &[u8]) -> NodeState {
 
 /// `s` with its last view `members`, after it recorded that node `candidate` bootstraps.
 fn recorded(s: NodeState, members: &[u8], candidate: u8) -> NodeState {
-    let mut s = viewed(s, members);
+    accepting(viewed(s, members), candidate)
+}
+
+/// `s` after it recorded that node `candidate` bootstraps.
+fn accepting(mut s: NodeState, candidate: u8) -> NodeState {
     s.accepted = Some(Member {
         volume_id: Some(format!("vol{candidate}")),
         address: Some(ip(candidate)),
@@ -136,6 +140,18 @@ fn with_view(mut s: NodeState, view: &str, members: &[u8]) -> NodeState {
     s
 }
 
+/// `s` whose lineage restarted at seqno 30 (an override or a majority bootstrap).
+fn restarted(mut s: NodeState) -> NodeState {
+    s.lineage.push(epoch("b", 30));
+    s
+}
+
+/// `s` without a record of its history (a restored backup, a lost galera-init.json).
+fn record_less(mut s: NodeState) -> NodeState {
+    s.lineage.clear();
+    s
+}
+
 fn phase(mut s: NodeState, p: Phase) -> NodeState {
     s.phase = p;
     s
@@ -168,6 +184,8 @@ struct Case {
     gone: Vec<u8>,
     /// Peers whose answer cannot be used (another cluster key).
     unreadable: Vec<u8>,
+    /// Peers silent now that ran a server when last heard from.
+    went_silent: Vec<u8>,
     want: Want,
     /// A phrase the reason must contain.
     reason: &'static str,
@@ -191,6 +209,7 @@ fn case(
         allow_pc_recovery: true,
         gone: Vec::new(),
         unreadable: Vec::new(),
+        went_silent: Vec::new(),
         want,
         reason,
     }
@@ -209,12 +228,14 @@ fn run(c: &Case) -> Plan {
     };
     let gone: Vec<IpAddr> = c.gone.iter().map(|l| ip(*l)).collect();
     let unreadable: Vec<IpAddr> = c.unreadable.iter().map(|l| ip(*l)).collect();
+    let went_silent: Vec<IpAddr> = c.went_silent.iter().map(|l| ip(*l)).collect();
     decide(&Inputs {
         own: &c.own,
         listed: &listed,
         peers: &peers,
         gone: &gone,
         unreadable: &unreadable,
+        went_silent: &went_silent,
         stable_for: Duration::from_secs(c.stable_for),
         waited: Duration::from_secs(c.waited),
         force: c.force,
@@ -956,6 +977,20 @@ fn cases() -> Vec<Case> {
             )
         },
         Case {
+            force: Override::Command,
+            went_silent: vec![3],
+            ..case(
+                "an override waits for a node that ran a server when last heard from",
+                viewed(data(2, 50, false), &[1, 2, 3]),
+                vec![
+                    (1, Some(recorded(data(1, 40, false), &[1, 2, 3], 2))),
+                    (3, None),
+                ],
+                Want::Wait,
+                "10.0.0.3 to answer",
+            )
+        },
+        Case {
             force: Override::Service,
             ..case(
                 "an override waits for a node that recovers its position (it may be newer)",
@@ -1220,6 +1255,77 @@ fn cases() -> Vec<Case> {
                 "2 of 3 here",
             )
         },
+        case(
+            "a record-less node ties with one whose record places it: the placed one goes on",
+            viewed(restarted(data(1, 50, false)), &[1, 2]),
+            vec![(2, Some(accepting(record_less(data(2, 50, false)), 1)))],
+            Want::Bootstrap,
+            "every member of its last Primary view is here",
+        ),
+        case(
+            "a member that lost its record (a new volume id) is found at its address",
+            viewed(data(1, 50, false), &[1, 2]),
+            vec![(
+                2,
+                Some(accepting(
+                    NodeState {
+                        volume_id: Some("new".into()),
+                        ..record_less(data(2, 50, false))
+                    },
+                    1,
+                )),
+            )],
+            Want::Bootstrap,
+            "every member of its last Primary view is here",
+        ),
+        case(
+            "a record-less node most advanced beside a restart: an operator chooses",
+            record_less(data(2, 50, false)),
+            vec![(1, Some(viewed(restarted(data(1, 40, false)), &[1, 2])))],
+            Want::Wait,
+            "has no record of its history",
+        ),
+        Case {
+            waited: 600,
+            ..case(
+                "no record, it left while others stayed (Galera's flag): who they were is unknown",
+                clean(data(3, 50, false)),
+                vec![(1, Some(data(1, 40, false))), (2, Some(data(2, 40, false)))],
+                Want::Wait,
+                "has no record of who they were",
+            )
+        },
+        case(
+            "no record, it left while others stayed, but a node as advanced recorded its view",
+            viewed(data(1, 50, false), &[1, 2]),
+            vec![
+                (2, Some(recorded(data(2, 40, false), &[1, 2], 1))),
+                (3, Some(accepting(clean(data(3, 50, false)), 1))),
+            ],
+            Want::Bootstrap,
+            "every member of its last Primary view is here",
+        ),
+        Case {
+            unreadable: vec![5],
+            ..case(
+                "a node that could not be read and went away holds every rule",
+                viewed(data(1, 50, false), &[1, 2]),
+                vec![(2, Some(recorded(data(2, 40, false), &[1, 2], 1)))],
+                Want::Wait,
+                "then went away",
+            )
+        },
+        Case {
+            unreadable: vec![5],
+            force: Override::Command,
+            ..case(
+                "a node that could not be read and went away does not hold an override",
+                viewed(data(1, 50, false), &[1, 2]),
+                vec![(2, Some(recorded(data(2, 40, false), &[1, 2], 1)))],
+                Want::Bootstrap,
+                "operator override",
+            )
+        },
         Case {
             waited: 61,
             ..case(
@@ -1254,6 +1360,29 @@ fn decision_table() {
         }
     }
     assert!(failures.is_empty(), "\n{}", failures.join("\n"));
+}
+
+#[test]
+fn a_record_less_node_that_a_running_restart_leaves_unplaced_has_no_say() {
+    let mut component = primary(1, 0);
+    component.lineage = vec![epoch("a", -1), epoch("b", 30)];
+    let listed = [ip(1), ip(4)];
+    let peers = [(ip(1), Some(component))];
+    // Past the restart: whether its transactions 31..45 are the cluster's cannot be told.
+    let plan = decide_now(&record_less(data(4, 45, false)), &listed, &peers);
+    assert!(
+        matches!(
+            plan,
+            Plan::Wait {
+                superseded: true,
+                ..
+            }
+        ),
+        "{plan:?}"
+    );
+    // Below it: one history up to the first restart.
+    let plan = decide_now(&record_less(data(4, 25, false)), &listed, &peers);
+    assert!(matches!(plan, Plan::Join { .. }), "{plan:?}");
 }
 
 #[test]
@@ -1339,6 +1468,7 @@ fn decide_now(own: &NodeState, listed: &[IpAddr], peers: &[(IpAddr, Option<NodeS
         peers,
         gone: &[],
         unreadable: &[],
+        went_silent: &[],
         stable_for: Duration::ZERO,
         waited: Duration::ZERO,
         force: Override::None,
@@ -1457,7 +1587,8 @@ fn a_rejoining_node_expects_its_ist_donor_and_an_empty_one_its_sst_donor() {
 
 #[test]
 fn sst_method_by_the_donors_data() {
-    use crate::config::{SstMethod, SstSetting};
+    use crate::config::SstSetting;
+    use crate::galera::SstMethod;
     let small = sized(primary(1, 0), 100 << 20);
     let large = sized(primary(2, 1), 300 << 20);
     let unknown = primary(3, 2);

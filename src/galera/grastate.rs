@@ -122,7 +122,8 @@ pub fn parse_recovered_position(log: &str) -> Option<(String, i64)> {
     })
 }
 
-fn is_uuid(s: &str) -> bool {
+/// Whether `s` is a UUID as Galera writes one (`8-4-4-4-12` hex digits).
+pub fn is_uuid(s: &str) -> bool {
     s.len() == 36
         && s.chars().enumerate().all(|(i, c)| match i {
             8 | 13 | 18 | 23 => c == '-',

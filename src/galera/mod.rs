@@ -8,7 +8,24 @@ pub mod gvwstate;
 
 use std::net::IpAddr;
 
-use crate::config::SstMethod;
+/// The State Snapshot Transfer method a joiner asks its donor for (`wsrep_sst_method`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SstMethod {
+    /// mariabackup: the donor stays usable during the transfer (the default).
+    Mariabackup,
+    /// rsync: faster on small datasets, but the donor is blocked for writes meanwhile.
+    Rsync,
+}
+
+impl SstMethod {
+    /// The value of `wsrep_sst_method`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SstMethod::Mariabackup => "mariabackup",
+            SstMethod::Rsync => "rsync",
+        }
+    }
+}
 
 /// The Galera provider library shipped by Debian's galera-4 package.
 pub const PROVIDER: &str = "/usr/lib/galera/libgalera_smm.so";

@@ -17,7 +17,9 @@ use axum::routing::any;
 use serde::{Deserialize, Serialize};
 
 use super::peers::SharedWatch;
-use super::{DONOR_RESERVATION, Flags, HealthSettings, Verdict, live, metrics, serving};
+use super::{DONOR_RESERVATION, Flags, Verdict, live, metrics, serving};
+use crate::config::HealthSettings;
+use crate::peer::client::RESERVATION_PATH;
 use crate::state::{NodeState, Shared};
 
 /// What the handlers share.
@@ -44,6 +46,10 @@ impl Ctx {
     }
 }
 
+/// The routes that change a node's state: with a cluster key, they are refused to
+/// requests that are not signed with it ([`crate::peer::http::authenticate`]).
+pub const GUARDED: &[&str] = &[super::peers::NUDGE_PATH, RESERVATION_PATH];
+
 /// The health routes.
 pub fn router(ctx: Ctx) -> Router {
     Router::new()
@@ -53,9 +59,9 @@ pub fn router(ctx: Ctx) -> Router {
         .route("/live", any(live_handler))
         .route("/status", any(status))
         .route("/metrics", any(metrics_handler))
-        .route("/nudge", axum::routing::post(nudge))
+        .route(super::peers::NUDGE_PATH, axum::routing::post(nudge))
         .route(
-            "/reserve-donor",
+            RESERVATION_PATH,
             axum::routing::post(reserve_donor).delete(release_donor),
         )
         .with_state(ctx)

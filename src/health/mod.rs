@@ -31,8 +31,8 @@ use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 
-use crate::peer::auth::ClusterKey;
-use crate::peer::client::{PeerAgent, Prepared};
+use crate::config::HealthSettings;
+use crate::peer::client::Reservation;
 use crate::state::{NodeState, Phase};
 
 /// How long a node must be the writer candidate before it claims `/master`: longer than
@@ -67,24 +67,6 @@ pub struct Flags {
     /// When `/health` or `/master` last answered 200: until then plus a proxy's check
     /// interval, a proxy may send this node clients.
     pub served_at: Arc<Mutex<Option<Instant>>>,
-}
-
-/// What a donor answers a joiner's reservation (`POST /reserve-donor`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Reservation {
-    /// How long ago `/health` or `/master` last answered 200 here; `None`: never.
-    pub served_ms_ago: Option<u64>,
-}
-
-impl Reservation {
-    /// How long a joiner waits for the proxies to move clients off its donor: what is
-    /// left of `drain_delay` since the donor last told a proxy that it serves.
-    pub fn pause(&self, drain_delay: Duration) -> Duration {
-        match self.served_ms_ago {
-            None => Duration::ZERO,
-            Some(ms) => drain_delay.saturating_sub(Duration::from_millis(ms)),
-        }
-    }
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -127,70 +109,6 @@ impl Flags {
     /// Notes that an endpoint a proxy routes by answered 200 just now.
     pub fn served(&self) {
         *lock(&self.served_at) = Some(Instant::now());
-    }
-}
-
-/// Asks the node at `addr` (state port `port`) to leave the read pool while it serves the
-/// state transfer of this node (`own`) (`POST /reserve-donor`): a proxy checking `/health`
-/// then stops sending it reads before its server turns Donor.
-pub fn reserve_donor(
-    addr: IpAddr,
-    port: u16,
-    own: IpAddr,
-    key: Option<&ClusterKey>,
-) -> Result<Reservation, String> {
-    let agent = reservation_agent(port, own, key);
-    let Prepared { req, token } = agent.post(addr, RESERVATION_PATH);
-    let mut r = req.send_empty().map_err(|e| e.to_string())?;
-    let body = agent
-        .read_answer(token.as_deref(), &mut r, MAX_RESERVATION_ANSWER)
-        .map_err(|e| e.to_string())?;
-    // A donor of an earlier version answers text: the joiner waits the whole delay.
-    Ok(serde_json::from_slice(&body).unwrap_or(Reservation {
-        served_ms_ago: Some(0),
-    }))
-}
-
-/// Tells the node at `addr` that this node (`own`) has its state (`DELETE
-/// /reserve-donor`): it rejoins the read pool, and may take the writes again, without
-/// waiting for the reservation to lapse.
-pub fn release_donor(
-    addr: IpAddr,
-    port: u16,
-    own: IpAddr,
-    key: Option<&ClusterKey>,
-) -> Result<(), String> {
-    let agent = reservation_agent(port, own, key);
-    let prepared = agent.delete(addr, RESERVATION_PATH);
-    prepared.req.call().map(|_| ()).map_err(|e| e.to_string())
-}
-
-/// Where a joiner reserves its donor.
-const RESERVATION_PATH: &str = "/reserve-donor";
-
-/// The longest answer to a reservation read: far above the real one (a few bytes).
-const MAX_RESERVATION_ANSWER: u64 = 4096;
-
-fn reservation_agent(port: u16, own: IpAddr, key: Option<&ClusterKey>) -> PeerAgent {
-    PeerAgent::new(port, Some(own), key.cloned(), Duration::from_secs(2))
-}
-
-/// Health settings from the environment.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct HealthSettings {
-    /// `NON_PRIMARY_GRACE`: how long a node cut off from every peer may stay non-Primary
-    /// before the Docker health check says a restart would help.
-    pub non_primary_grace: Duration,
-    /// `AVAILABLE_WHEN_DONOR`: a Donor counts as able to serve on `/health`.
-    pub available_when_donor: bool,
-}
-
-impl Default for HealthSettings {
-    fn default() -> Self {
-        HealthSettings {
-            non_primary_grace: crate::config::DEFAULT_NON_PRIMARY_GRACE,
-            available_when_donor: false,
-        }
     }
 }
 

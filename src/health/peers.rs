@@ -6,10 +6,14 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
-use super::{Flags, HealthSettings, Watch};
+use super::{Flags, Watch};
+use crate::config::HealthSettings;
 use crate::peer::auth::ClusterKey;
 use crate::peer::client::{HttpPeers, PeerAgent};
 use crate::state::Shared;
+
+/// Where a draining peer asks this node for a health round at once.
+pub const NUDGE_PATH: &str = "/nudge";
 
 /// How often the peers are asked.
 pub const INTERVAL: Duration = Duration::from_secs(1);
@@ -75,7 +79,7 @@ fn nudge_peers(peers: Vec<IpAddr>, port: u16, own: Option<IpAddr>, key: Option<C
     std::thread::spawn(move || {
         let agent = PeerAgent::new(port, own, key, TIMEOUT);
         for a in peers {
-            let _ = agent.post(a, "/nudge").req.send_empty();
+            let _ = agent.post(a, NUDGE_PATH).req.send_empty();
         }
     });
 }

@@ -27,10 +27,10 @@ use std::net::IpAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use crate::config::SstMethod;
 use crate::datadir::{self, DataState, Listing, Unfinished};
 use crate::decision::{BootstrapKind, ExpectedDonor, Override, Params, Plan};
 use crate::election::{Election, World};
+use crate::galera::SstMethod;
 use crate::galera::grastate::{GRASTATE_FILE, GraState, NIL_UUID};
 use crate::galera::gvwstate::SavedView;
 use crate::record::{self, Record};
@@ -463,6 +463,7 @@ impl Driver {
         );
         // A record without data belongs to data that is gone (an SST that never finished,
         // an initialisation that never reached a Primary component).
+        let kept = matches!(record, Ok(Some(_))) && has_data;
         self.record = match record {
             Ok(Some(r)) if has_data => r,
             Err(e) if has_data => {
@@ -480,6 +481,16 @@ impl Driver {
             recovered,
             view,
         };
+        // Without a record, Galera's own evidence says whether the node left while others
+        // stayed: a clean stop that was not the last of its Primary component.
+        if has_data && !kept && self.disk.left_per_galera() {
+            log::info!(
+                "{}: a clean stop with safe_to_bootstrap: 0: this node left its component \
+                 while others stayed",
+                self.grastate_path()
+            );
+            self.record.left_while_others = true;
+        }
         if has_data && self.record.settle_at_start(self.disk.position()) {
             log::warn!(
                 "cleared safe_to_bootstrap in {}: galera-init set it for a bootstrap that never \
@@ -679,6 +690,24 @@ impl Driver {
         }
         // From here on this node's data changes: what it said about its last stop is old.
         self.record.left_while_others = false;
+        self.datadir_effects(bootstrap, prep.write_flag, fx);
+        self.built = false;
+        // grastate.dat says -1: start from the recovered position, so that a bootstrap keeps
+        // the cluster's history (same UUID) and a joiner can catch up by IST.
+        let start_position = self
+            .disk
+            .recovered
+            .clone()
+            .filter(|(_, s)| *s >= 0 && !self.data.is_fresh());
+        fx.push(Effect::StartServer {
+            launch,
+            start_position,
+        });
+        self.stage = Stage::Launching(started);
+    }
+
+    /// What a final plan does to the datadir before mariadbd starts, and the record with it.
+    fn datadir_effects(&mut self, bootstrap: bool, write_flag: bool, fx: &mut Vec<Effect>) {
         let clear_first = matches!(self.data, DataState::Interrupted(_));
         match (self.data.is_fresh(), bootstrap) {
             (true, true) => {
@@ -702,7 +731,7 @@ impl Driver {
                 // The record says the bootstrap is pending before the flag is written: a
                 // crash from here on leaves a flag the next start knows it must clear.
                 fx.push(Effect::SaveRecord(self.record.clone()));
-                if prep.write_flag {
+                if write_flag {
                     fx.push(Effect::SafeToBootstrap(true));
                 }
                 if !bootstrap && !self.marked {
@@ -711,19 +740,6 @@ impl Driver {
                 }
             }
         }
-        self.built = false;
-        // grastate.dat says -1: start from the recovered position, so that a bootstrap keeps
-        // the cluster's history (same UUID) and a joiner can catch up by IST.
-        let start_position = self
-            .disk
-            .recovered
-            .clone()
-            .filter(|(_, s)| *s >= 0 && !self.data.is_fresh());
-        fx.push(Effect::StartServer {
-            launch,
-            start_position,
-        });
-        self.stage = Stage::Launching(started);
     }
 
     /// mariadbd started at `now`: its monitor takes over.

@@ -13,12 +13,13 @@ use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-use crate::config::{Settings, SstMethod};
+use crate::config::Settings;
 use crate::datadir::{self, FORCE_BOOTSTRAP_FILE, Paths, RunAs};
 use crate::decision::ExpectedDonor;
 use crate::discovery::{self, Discovered, Interfaces, dns::SystemResolver};
 use crate::election::World;
 use crate::fsutil::write_atomic;
+use crate::galera::SstMethod;
 use crate::galera::grastate::{self, GRASTATE_FILE, GraState};
 use crate::galera::gvwstate::{self, GVWSTATE_FILE};
 use crate::galera::{self, NodeConfig};
@@ -359,7 +360,7 @@ impl Host<'_> {
         let own = self.state.get().address;
         let ExpectedDonor { name, address, ist } = donor;
         let how = if *ist { "IST" } else { "SST" };
-        match health::reserve_donor(
+        match crate::peer::client::reserve_donor(
             *address,
             settings.http_port,
             own.unwrap_or(IpAddr::from([127, 0, 0, 1])),
@@ -577,15 +578,15 @@ fn release_donor(donor: ExpectedDonor, fx: &Effects) {
         return;
     };
     let (port, key) = (fx.http_port, fx.key.cloned());
-    std::thread::spawn(
-        move || match health::release_donor(address, port, own, key.as_ref()) {
+    std::thread::spawn(move || {
+        match crate::peer::client::release_donor(address, port, own, key.as_ref()) {
             Ok(()) => log::info!("Synced: released {name} ({address}) from its donor reservation"),
             Err(e) => log::warn!(
                 "cannot release {name} ({address}) from its donor reservation ({e}); it lapses \
                  by itself"
             ),
-        },
-    );
+        }
+    });
 }
 
 /// What the monitor thread needs.

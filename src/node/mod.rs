@@ -59,18 +59,18 @@ pub enum NodeError {
     /// The resolver's runtime could not be created.
     #[error("cannot create the DNS resolver's runtime: {0}")]
     Runtime(std::io::Error),
-    /// DNS never listed this node, or a stop signal came.
+    /// DNS never listed this node.
     #[error(transparent)]
-    Discovery(#[from] DiscoveryError),
+    Discovery(DiscoveryError),
     /// The datadir cannot be used.
     #[error(transparent)]
     Datadir(#[from] datadir::DatadirError),
     /// Initialising the datadir failed.
     #[error("initialising the datadir failed: {0}")]
-    Init(#[from] datadir::init::InitError),
+    Init(datadir::init::InitError),
     /// Recovering the position failed.
     #[error("recovering the position failed: {0}")]
-    Recover(#[from] datadir::recover::RecoverError),
+    Recover(datadir::recover::RecoverError),
     /// A file could not be written.
     #[error("cannot write {path}: {source}")]
     Write {
@@ -82,7 +82,8 @@ pub enum NodeError {
     /// The decision refused to start this node.
     #[error("refusing to start: {0}")]
     Refused(String),
-    /// A stop signal ended start-up.
+    /// A stop signal ended start-up, whatever was running then (the errors of the steps
+    /// that can be stopped are turned into this one: see the `From` impls below).
     #[error(transparent)]
     Stopped(#[from] Stopped),
     /// mariadbd could not be executed.
@@ -98,15 +99,38 @@ impl NodeError {
     /// be run, 1 otherwise.
     pub fn exit_code(&self) -> u8 {
         match self {
-            NodeError::Stopped(s) | NodeError::Discovery(DiscoveryError::Stopped(s)) => {
-                s.exit_code()
-            }
-            NodeError::Init(e) => e.stopped().map_or(1, Stopped::exit_code),
-            NodeError::Recover(datadir::recover::RecoverError::Helper(
-                crate::supervisor::HelperError::Stopped(s),
-            )) => s.exit_code(),
+            NodeError::Stopped(s) => s.exit_code(),
             NodeError::Spawn { source } => exit::code_for_spawn_error(source),
             _ => 1,
+        }
+    }
+}
+
+impl From<DiscoveryError> for NodeError {
+    fn from(e: DiscoveryError) -> Self {
+        match e {
+            DiscoveryError::Stopped(s) => NodeError::Stopped(s),
+            e => NodeError::Discovery(e),
+        }
+    }
+}
+
+impl From<datadir::init::InitError> for NodeError {
+    fn from(e: datadir::init::InitError) -> Self {
+        match e.stopped() {
+            Some(s) => NodeError::Stopped(s),
+            None => NodeError::Init(e),
+        }
+    }
+}
+
+impl From<datadir::recover::RecoverError> for NodeError {
+    fn from(e: datadir::recover::RecoverError) -> Self {
+        match e {
+            datadir::recover::RecoverError::Helper(crate::supervisor::HelperError::Stopped(s)) => {
+                NodeError::Stopped(s)
+            }
+            e => NodeError::Recover(e),
         }
     }
 }
@@ -198,7 +222,8 @@ fn serve(
             nudge: nudge.clone(),
         }),
     );
-    let router = peer::http::authenticate(router, settings.cluster_key.clone());
+    let router =
+        peer::http::authenticate(router, settings.cluster_key.clone(), health::http::GUARDED);
     peer::http::spawn(listener, router).map_err(|source| NodeError::Listen { port, source })?;
     health::peers::spawn(
         state.clone(),

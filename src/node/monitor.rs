@@ -248,11 +248,30 @@ impl Monitor {
                     name: s.map(|s| s.node_name.clone()).unwrap_or_default(),
                 });
             }
+            let cluster = own.wsrep_cluster_state_uuid.clone().unwrap_or_default();
+            // Asked again in the same view, a member that answered before and is silent
+            // now (killed while this node is still Primary) is still the member it was.
+            if let Some(before) = record
+                .last_view
+                .as_ref()
+                .filter(|v| v.cluster == cluster && Some(v.conf_id) == conf)
+            {
+                for m in members.iter_mut().filter(|m| m.volume_id.is_none()) {
+                    if let Some(known) = before
+                        .members
+                        .iter()
+                        .find(|b| b.address == m.address && b.volume_id.is_some())
+                    {
+                        m.volume_id = known.volume_id.clone();
+                        m.name = known.name.clone();
+                    }
+                }
+            }
             if members.iter().all(|m| m.volume_id.is_some()) {
                 self.view_conf = conf;
             }
             changed |= record.observe_view(LastView {
-                cluster: own.wsrep_cluster_state_uuid.clone().unwrap_or_default(),
+                cluster,
                 conf_id: conf.unwrap_or(0),
                 members,
                 synced: own.is_synced(),

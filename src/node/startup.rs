@@ -30,6 +30,17 @@ impl Disk {
             _ => None,
         }
     }
+
+    /// Galera's own word that mariadbd last stopped cleanly (grastate.dat holds its
+    /// position) while other members of its Primary component stayed: only the last member
+    /// to leave gets `safe_to_bootstrap: 1`.
+    pub fn left_per_galera(&self) -> bool {
+        self.recovered.is_none()
+            && self
+                .grastate
+                .as_ref()
+                .is_some_and(|g| g.seqno >= 0 && !g.safe_to_bootstrap)
+    }
 }
 
 /// The node's state from its datadir and record, ready for the election.
@@ -170,6 +181,24 @@ mod tests {
     }
 
     #[test]
+    fn galera_says_a_node_left_while_others_stayed_after_a_clean_stop_not_last() {
+        // (seqno, safe_to_bootstrap, recovered position) -> left while others stayed
+        let cases = [
+            (12, false, None, true),
+            (12, true, None, false),
+            (-1, false, Some(15), false),
+            (-1, false, None, false),
+        ];
+        for (seqno, safe, recovered, want) in cases {
+            assert_eq!(
+                disk(seqno, safe, recovered).left_per_galera(),
+                want,
+                "seqno {seqno}, safe {safe}, recovered {recovered:?}"
+            );
+        }
+    }
+
+    #[test]
     fn the_state_comes_from_the_datadir_and_the_record() {
         let mut r = Record::new("v".into());
         r.left_while_others = true;
@@ -201,7 +230,7 @@ mod tests {
             members: vec![],
             donors: vec![],
             expected_donor: None,
-            sst_method: crate::config::SstMethod::Mariabackup,
+            sst_method: crate::galera::SstMethod::Mariabackup,
             pc_recovery: false,
             lineage: vec![],
             view: Some(record::LastView {
@@ -256,7 +285,7 @@ mod tests {
             members: vec![],
             donors: vec![],
             expected_donor: None,
-            sst_method: crate::config::SstMethod::Mariabackup,
+            sst_method: crate::galera::SstMethod::Mariabackup,
             pc_recovery,
             lineage: vec![],
             view: None,

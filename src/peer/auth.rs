@@ -182,19 +182,8 @@ impl ClusterKey {
 /// 16 random bytes for a request's nonce (from the kernel; the time and the process id if
 /// `/dev/urandom` cannot be read, which still keeps a token from being reused).
 pub fn nonce() -> [u8; 16] {
-    use std::io::Read;
     let mut b = [0u8; 16];
-    let ok = std::fs::File::open("/dev/urandom")
-        .and_then(|mut f| f.read_exact(&mut b))
-        .is_ok();
-    if !ok {
-        let t = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .unwrap_or_default()
-            .as_nanos();
-        b[..8].copy_from_slice(&(t as u64).to_be_bytes());
-        b[8..12].copy_from_slice(&std::process::id().to_be_bytes());
-    }
+    crate::fsutil::unique_bytes(&mut b);
     b
 }
 

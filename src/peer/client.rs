@@ -5,6 +5,8 @@ use std::net::IpAddr;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
+use serde::{Deserialize, Serialize};
+
 use super::PEER_HEADER;
 use super::auth::{self, AUTH_ERROR_HEADER, ClusterKey, SIGNATURE_HEADER};
 use super::report::{self, MAX_REPORT};
@@ -133,6 +135,68 @@ impl PeerAgent {
         }
         Ok(body)
     }
+}
+
+/// What a donor answers a joiner's reservation (`POST /reserve-donor`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Reservation {
+    /// How long ago `/health` or `/master` last answered 200 here; `None`: never.
+    pub served_ms_ago: Option<u64>,
+}
+
+impl Reservation {
+    /// How long a joiner waits for the proxies to move clients off its donor: what is
+    /// left of `drain_delay` since the donor last told a proxy that it serves.
+    pub fn pause(&self, drain_delay: Duration) -> Duration {
+        match self.served_ms_ago {
+            None => Duration::ZERO,
+            Some(ms) => drain_delay.saturating_sub(Duration::from_millis(ms)),
+        }
+    }
+}
+
+/// Asks the node at `addr` (state port `port`) to leave the read pool while it serves the
+/// state transfer of this node (`own`) (`POST /reserve-donor`): a proxy checking `/health`
+/// then stops sending it reads before its server turns Donor.
+pub fn reserve_donor(
+    addr: IpAddr,
+    port: u16,
+    own: IpAddr,
+    key: Option<&ClusterKey>,
+) -> Result<Reservation, AnswerError> {
+    let agent = reservation_agent(port, own, key);
+    let Prepared { req, token } = agent.post(addr, RESERVATION_PATH);
+    let mut r = req.send_empty()?;
+    let body = agent.read_answer(token.as_deref(), &mut r, MAX_RESERVATION_ANSWER)?;
+    // A donor of an earlier version answers text: the joiner waits the whole delay.
+    Ok(serde_json::from_slice(&body).unwrap_or(Reservation {
+        served_ms_ago: Some(0),
+    }))
+}
+
+/// Tells the node at `addr` that this node (`own`) has its state (`DELETE
+/// /reserve-donor`): it rejoins the read pool, and may take the writes again, without
+/// waiting for the reservation to lapse.
+pub fn release_donor(
+    addr: IpAddr,
+    port: u16,
+    own: IpAddr,
+    key: Option<&ClusterKey>,
+) -> Result<(), AnswerError> {
+    let agent = reservation_agent(port, own, key);
+    let prepared = agent.delete(addr, RESERVATION_PATH);
+    prepared.req.call()?;
+    Ok(())
+}
+
+/// Where a joiner reserves its donor.
+pub const RESERVATION_PATH: &str = "/reserve-donor";
+
+/// The longest answer to a reservation read: far above the real one (a few bytes).
+const MAX_RESERVATION_ANSWER: u64 = 4096;
+
+fn reservation_agent(port: u16, own: IpAddr, key: Option<&ClusterKey>) -> PeerAgent {
+    PeerAgent::new(port, Some(own), key.cloned(), Duration::from_secs(2))
 }
 
 /// What a peer answered when asked for its state.

@@ -19,10 +19,6 @@ use super::auth::{AUTH_ERROR_HEADER, AUTH_HEADER, ClusterKey, SIGNATURE_HEADER};
 use super::{Learned, PEER_HEADER};
 use crate::state::{NodeState, Shared};
 
-/// The routes that change a node's state, refused without a valid token when the node has
-/// a cluster key.
-const GUARDED: &[&str] = &["/nudge", "/reserve-donor"];
-
 /// The largest answer signed: far above any real one.
 const MAX_SIGNED_BODY: usize = 1024 * 1024;
 
@@ -60,16 +56,25 @@ async fn state_handler(State(ctx): State<Ctx>, headers: HeaderMap) -> axum::Json
 
 /// `router` with the cluster key applied, when there is one (see [`super::auth`]): an
 /// authenticated request's answer is signed; an unauthenticated one loses its peer header
-/// (this node learns of nobody from it), and is refused on the routes that change state.
-/// The read-only routes stay open to proxies and operators.
-pub fn authenticate(router: Router, key: Option<ClusterKey>) -> Router {
+/// (this node learns of nobody from it), and is refused on `guarded`, the routes that
+/// change state (the router that serves them names them). The read-only routes stay open
+/// to proxies and operators.
+pub fn authenticate(
+    router: Router,
+    key: Option<ClusterKey>,
+    guarded: &'static [&'static str],
+) -> Router {
     match key {
         None => router,
-        Some(key) => router.layer(middleware::from_fn_with_state(key, check)),
+        Some(key) => router.layer(middleware::from_fn_with_state((key, guarded), check)),
     }
 }
 
-async fn check(State(key): State<ClusterKey>, mut req: Request, next: Next) -> Response {
+async fn check(
+    State((key, guarded)): State<(ClusterKey, &'static [&'static str])>,
+    mut req: Request,
+    next: Next,
+) -> Response {
     let token = header_text(req.headers(), AUTH_HEADER);
     let origin = header_text(req.headers(), PEER_HEADER);
     let path = req.uri().path().to_string();
@@ -85,7 +90,7 @@ async fn check(State(key): State<ClusterKey>, mut req: Request, next: Next) -> R
         (Ok(()), Some(token)) => token,
         (verdict, _) => {
             let why = verdict.err().map(|e| e.to_string()).unwrap_or_default();
-            if GUARDED.contains(&path.as_str()) {
+            if guarded.contains(&path.as_str()) {
                 log::warn!(
                     "refused {method} {path} from {}: {why} (this node has a cluster key)",
                     origin.as_deref().unwrap_or("an unnamed client")

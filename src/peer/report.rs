@@ -9,6 +9,7 @@
 //! above everyone's) cannot be told from the truth here; a cluster key
 //! ([`super::auth`]) keeps strangers from making them.
 
+use crate::galera::grastate::is_uuid;
 use crate::state::NodeState;
 
 /// The largest report accepted, in bytes. A real one is 2 to 3 KiB; the known-node list
@@ -67,16 +68,6 @@ fn check(s: &NodeState) -> Result<(), ReportError> {
         return Err(Impossible("an empty datadir with a position"));
     }
     Ok(())
-}
-
-/// Whether `u` looks like a UUID (`8-4-4-4-12` hex digits).
-fn is_uuid(u: &str) -> bool {
-    let groups: Vec<&str> = u.split('-').collect();
-    groups.len() == 5
-        && groups
-            .iter()
-            .zip([8, 4, 4, 4, 12])
-            .all(|(g, n)| g.len() == n && g.bytes().all(|c| c.is_ascii_hexdigit()))
 }
 
 #[cfg(test)]

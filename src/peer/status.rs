@@ -13,6 +13,17 @@ use crate::state::{NodeState, Phase};
 /// How often the status is read.
 pub const INTERVAL: Duration = Duration::from_millis(500);
 
+/// Why `pc.bootstrap` could not be asked for.
+#[derive(Debug, thiserror::Error)]
+pub enum PcBootstrapError {
+    /// The server does not answer.
+    #[error("the server does not answer")]
+    NoAnswer,
+    /// The statement failed.
+    #[error(transparent)]
+    Sql(#[from] mysql::Error),
+}
+
 /// A connection to the local server, opened again whenever it breaks. A server that does not
 /// answer (starting, receiving an SST, shutting down) just has no status.
 pub struct Poller {
@@ -66,10 +77,9 @@ impl Poller {
     }
 
     /// Makes this node's non-Primary component Primary (Galera's `pc.bootstrap`).
-    pub fn pc_bootstrap(&mut self) -> Result<(), String> {
-        let conn = self.conn().ok_or("the server does not answer")?;
-        conn.query_drop("SET GLOBAL wsrep_provider_options='pc.bootstrap=YES'")
-            .map_err(|e| e.to_string())
+    pub fn pc_bootstrap(&mut self) -> Result<(), PcBootstrapError> {
+        let conn = self.conn().ok_or(PcBootstrapError::NoAnswer)?;
+        Ok(conn.query_drop("SET GLOBAL wsrep_provider_options='pc.bootstrap=YES'")?)
     }
 }
 

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use super::auth::{AUTH_HEADER, ClusterKey};
 use super::client::HttpPeers;
 use super::{Learned, PEER_HEADER, http};
-use crate::health::{self, Reservation};
+use crate::peer::client::{self, Reservation};
 use crate::state::{NodeState, Phase, Shared};
 
 const LOCAL: IpAddr = IpAddr::V4(std::net::Ipv4Addr::LOCALHOST);
@@ -39,7 +39,11 @@ fn serve(key: Option<ClusterKey>) -> (u16, Learned) {
         );
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let port = listener.local_addr().unwrap().port();
-    http::spawn(listener, http::authenticate(router, key)).unwrap();
+    http::spawn(
+        listener,
+        http::authenticate(router, key, crate::health::http::GUARDED),
+    )
+    .unwrap();
     (port, learned)
 }
 
@@ -263,10 +267,10 @@ fn a_reservation_is_trusted_only_with_the_right_key() {
     ];
     for (server, client, want) in cases {
         let (port, _) = serve(server.map(key));
-        let got = health::reserve_donor(LOCAL, port, own, client.map(key).as_ref());
+        let got = client::reserve_donor(LOCAL, port, own, client.map(key).as_ref());
         match (want, got) {
             (Ok(()), Ok(r)) => assert_eq!(r.served_ms_ago, Some(500)),
-            (Err(why), Err(e)) => assert!(e.contains(why), "server {server:?}: {e}"),
+            (Err(why), Err(e)) => assert!(e.to_string().contains(why), "server {server:?}: {e}"),
             (want, got) => panic!("server {server:?}, client {client:?}: {got:?}, not {want:?}"),
         }
     }

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use mysql::prelude::Queryable;
 use nix::sys::signal::Signal;
 
-use crate::lab::{Lab, Node, Running, connect, status_var, wait_synced};
+use crate::lab::{Lab, Node, Running, connect, status_var, wait_synced, wait_until};
 
 pub const USER: &str = "mysqldbuser";
 pub const PASS: &str = "mysqldbpass";
@@ -183,6 +183,16 @@ pub fn cold_start_with(
     let took = t0.elapsed();
     let total: usize = running.iter().map(bootstraps).sum();
     assert_eq!(total, 1, "exactly one node bootstraps:\n{}", logs(&refs));
+    for a in &addrs {
+        let whole = wait_until(FORM, || {
+            node_state(*a).is_some_and(|s| {
+                s["last_view"]["members"]
+                    .as_array()
+                    .is_some_and(|m| m.len() == 3 && m.iter().all(|m| m["volume_id"].is_string()))
+            })
+        });
+        assert!(whole, "{a} records every member of its view by volume");
+    }
     (nodes, running, took)
 }
 

@@ -88,6 +88,11 @@ fn run(schedule: &Schedule) -> Run {
             break;
         }
         if sim.primary.is_none() {
+            if sim.bad_config {
+                // A setting mariadbd rejects is still on the service: nothing can start
+                // until an operator removes it (its error line names it).
+                break;
+            }
             if sim.mixed_clusters() {
                 // Nothing to expect: galera-init refuses to pick between two clusters.
                 break;
@@ -158,10 +163,27 @@ fn unjoined(sim: &Sim) -> Vec<usize> {
     {
         return Vec::new();
     }
+    // A component whose members have no lineage (restored by pc.recovery after their
+    // record was lost) cannot be matched against a history that restarted below its own
+    // position: such a node waits for an operator (README, rule 1).
+    let unknown_lineage = p.members.iter().all(|m| {
+        sim.vol_of(*m)
+            .record
+            .as_ref()
+            .is_none_or(|r| r.lineage.is_empty())
+    });
+    let restarted = |s: usize| {
+        let vol = sim.vol_of(s);
+        let pos = vol.data.as_ref().map_or(0, |d| d.history.len() as i64);
+        vol.record
+            .as_ref()
+            .is_some_and(|r| r.lineage.iter().any(|e| (0..pos).contains(&e.after)))
+    };
     (1..=sim.slots.len())
         .filter(|s| sim.slots[s - 1].mute_until != u64::MAX)
         // A history that cannot be placed (its record lost) waits for an operator.
-        .filter(|s| !sim.vol_of(*s).record_lost)
+        .filter(|s| !sim.vol_of(*s).record_lost())
+        .filter(|s| !(unknown_lineage && restarted(*s)))
         .filter(|s| {
             let vol = sim.vol_of(*s);
             let fits = match &vol.data {

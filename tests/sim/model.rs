@@ -181,9 +181,15 @@ pub struct Volume {
     /// Transactions its node had not applied yet when it was killed (the writer had
     /// acknowledged them a moment before).
     pub lagged: BTreeSet<u64>,
-    /// Ground truth: galera-init's record was lost while the volume held data; until its
-    /// data is replaced or restarts a cluster, its history cannot be placed.
-    pub record_lost: bool,
+}
+
+impl Volume {
+    /// Its history cannot be placed: it holds data, and galera-init's record on it has no
+    /// lineage (the record was lost, and neither a bootstrap, a state transfer nor a
+    /// component's members gave it one since).
+    pub fn record_lost(&self) -> bool {
+        self.data.is_some() && self.record.as_ref().is_none_or(|r| r.lineage.is_empty())
+    }
 }
 
 /// How mariadbd was started.
@@ -484,7 +490,6 @@ impl Sim {
             home,
             given_up: false,
             lagged: BTreeSet::new(),
-            record_lost: false,
         });
         id
     }
@@ -595,10 +600,11 @@ impl Sim {
                     if on { "lists" } else { "no longer lists" }
                 ));
             }
-            Event::LoseRecord(v) if self.volume(v).is_some() => {
+            // (A record is lost with data restored from a backup or moved from another
+            // image; a datadir without data has nothing to restore.)
+            Event::LoseRecord(v) if self.volume(v).is_some_and(|vol| vol.data.is_some()) => {
                 let vol = &mut self.volumes[v - 1];
                 vol.record = None;
-                vol.record_lost = vol.data.is_some();
                 self.note(format!("volume {v} loses galera-init's record"));
             }
             Event::Write(n) => self.write(n),
@@ -997,7 +1003,6 @@ impl Sim {
             });
             v.marker = false;
             v.given_up = false;
-            v.record_lost = false;
             self.db_mut(s).unwrap().conn = Conn::Member;
             self.note(format!("slot {s}: state transfer done, Synced"));
         }
@@ -1196,8 +1201,6 @@ impl Sim {
                 history: history.clone(),
             });
         }
-        // Its history is the cluster's from here on (the bootstrap starts a new epoch).
-        self.vol_mut(s).record_lost = false;
         let db = self.db_mut(s).unwrap();
         db.conn = Conn::Member;
         db.in_primary = true;
@@ -1720,13 +1723,23 @@ impl Sim {
         {
             return false;
         }
+        // A node that met one whose galera-init it could not read starts no component by
+        // a rule once that node is gone (it may still run one of its own): an override
+        // does (README).
+        if self
+            .slots
+            .iter()
+            .any(|s| s.task.as_ref().is_some_and(|t| t.saw_unreadable))
+        {
+            return false;
+        }
         let heard = |s: &Slot| s.mute_until != u64::MAX;
         // A volume that lost its record cannot be matched to the views that name it.
         let present = |v: usize| {
             let vol = &self.volumes[v - 1];
             self.slots
                 .iter()
-                .any(|s| s.vol == v && heard(s) && vol.data.is_some() && !vol.record_lost)
+                .any(|s| s.vol == v && heard(s) && vol.data.is_some() && !vol.record_lost())
         };
         let surviving = self.surviving();
         let attached: Vec<&Volume> = self
@@ -1753,12 +1766,12 @@ impl Sim {
         let len = |v: &Volume| v.data.as_ref().map_or(0, |d| d.history.len());
         let best_placed = attached
             .iter()
-            .filter(|v| !v.record_lost && !v.given_up && v.data.is_some())
+            .filter(|v| !v.record_lost() && !v.given_up && v.data.is_some())
             .map(|v| len(v))
             .max();
         if attached
             .iter()
-            .any(|v| v.record_lost && v.data.is_some() && best_placed.is_none_or(|b| len(v) > b))
+            .any(|v| v.record_lost() && v.data.is_some() && best_placed.is_none_or(|b| len(v) > b))
         {
             return false;
         }
@@ -1766,7 +1779,7 @@ impl Sim {
             .iter()
             .filter(|n| {
                 !n.given_up
-                    && !n.record_lost
+                    && !n.record_lost()
                     && n.data
                         .as_ref()
                         .is_some_and(|d| surviving.iter().all(|t| d.history.contains(t)))

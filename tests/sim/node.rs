@@ -56,6 +56,9 @@ pub struct Task {
     learned: BTreeMap<IpAddr, u64>,
     /// What the node knew when it decided its current bootstrap, for the invariants.
     pub decided: Option<Decided>,
+    /// Ground truth: a node whose galera-init could not be read (either side deaf) ran
+    /// within reach during this task's life.
+    pub saw_unreadable: bool,
 }
 
 /// What a node knew when it decided a bootstrap.
@@ -169,6 +172,7 @@ impl Task {
             },
             gcomm: BTreeSet::new(),
             learned: BTreeMap::new(),
+            saw_unreadable: false,
             decided: None,
         }
     }
@@ -259,6 +263,10 @@ impl Task {
     /// status read as `peer::status::apply` reads it.
     pub fn report(&self, sim: &Sim) -> NodeState {
         let mut st = self.served.clone();
+        // The monitor thread publishes the SST scripts' marker while mariadbd runs.
+        if self.db().is_some() {
+            st.sst_in_progress = sim.vol_of(self.slot).marker;
+        }
         if let Some(db) = self.db()
             && db.conn == Conn::Member
             && !matches!(self.phase, Phase::Stopping { leave, .. } if leave <= sim.now)
@@ -338,6 +346,7 @@ impl Task {
             apply_notes(sim, notes);
             self.note_decision(sim, &effects);
             self.note_bootstrap(sim, reports, &effects);
+            self.note_join(sim, &effects);
             self.queue.extend(effects);
         }
     }
@@ -399,6 +408,25 @@ impl Task {
             best_known,
             blind,
         });
+    }
+
+    /// Ground truth for the liveness checks, as of the decision (the record says so from
+    /// then on): a node that decided to join knows the component went on without it; one
+    /// that leaves the restore to pc.recovery may lag what the others commit there.
+    fn note_join(&self, sim: &mut Sim, effects: &[Effect]) {
+        for e in effects {
+            match e {
+                Effect::StartServer {
+                    launch: Launch::Join,
+                    ..
+                } => sim.decided_to_join(self.slot),
+                Effect::StartServer {
+                    launch: Launch::PcRecovery,
+                    ..
+                } => sim.vol_mut_of(self.slot).synced_in_last_view = false,
+                _ => {}
+            }
+        }
     }
 
     /// An effect that took time is done.
@@ -507,11 +535,6 @@ impl Task {
         let slot = self.slot;
         let now = sim.now;
         sim.note(format!("slot {slot}: starts mariadbd ({launch:?})"));
-        match launch {
-            Launch::Bootstrap(_) => {}
-            Launch::Join => sim.decided_to_join(slot),
-            Launch::PcRecovery => sim.vol_mut_of(slot).synced_in_last_view = false,
-        }
         if sim.bad_config {
             // Galera opens (creates) grastate.dat, then rejects the option and aborts.
             let v = sim.vol_mut_of(slot);
@@ -757,6 +780,18 @@ pub fn tick_all(sim: &mut Sim) {
     for (s, st) in reports.values() {
         if st.is_synced() {
             sim.observe_synced(*s);
+        }
+    }
+    let deaf = |sim: &Sim, s: usize| sim.slots[s - 1].mute_until == u64::MAX;
+    for s in 1..=sim.slots.len() {
+        let saw = (1..=sim.slots.len()).any(|o| {
+            o != s
+                && sim.slots[o - 1].task.is_some()
+                && (deaf(sim, s) || deaf(sim, o))
+                && sim.reachable(s, o)
+        });
+        if let Some(t) = sim.slots[s - 1].task.as_mut() {
+            t.saw_unreadable |= saw;
         }
     }
     for s in 1..=sim.slots.len() {

@@ -247,6 +247,43 @@ fn a_view_short_of_members_is_not_recorded() {
 }
 
 #[test]
+fn a_member_silent_when_asked_again_in_the_same_view_keeps_its_volume() {
+    let mut m = monitor(Started::Bootstrap);
+    let own = running(1, "Primary", 5, &[1, 2, 3]);
+    let mut joiner = running(3, "Primary", 5, &[1, 2, 3]);
+    joiner.wsrep_local_state = Some(1);
+    let mut w = world(1, &[running(2, "Primary", 5, &[1, 2, 3]), joiner]);
+    let view = m.tick(&mut w, &own).save.unwrap().last_view.unwrap();
+    assert_eq!(view.members[2].volume_id.as_deref(), Some("vol3"));
+    // Both killed while this node is still Primary in the same view: the joiner was not
+    // Synced, so the members are asked again, and nobody answers.
+    w.states.clear();
+    m.tick(&mut w, &own);
+    let ids: Vec<_> = m
+        .record()
+        .last_view
+        .as_ref()
+        .unwrap()
+        .members
+        .iter()
+        .map(|m| m.volume_id.clone())
+        .collect();
+    assert_eq!(
+        ids,
+        [
+            Some("vol1".into()),
+            Some("vol2".into()),
+            Some("vol3".into())
+        ],
+        "what the members answered in this view is kept"
+    );
+    // A new view: only what is asked in it counts.
+    let own = running(1, "Primary", 6, &[1, 2]);
+    let view = m.tick(&mut w, &own).save.unwrap().last_view.unwrap();
+    assert_eq!(view.members[1].volume_id, None);
+}
+
+#[test]
 fn a_bootstrap_becomes_history_once_primary() {
     let mut r = Record::new("vol1".into());
     r.begin_bootstrap("b".into(), 20, true);

@@ -249,23 +249,12 @@ impl Monitor {
                 });
             }
             let cluster = own.wsrep_cluster_state_uuid.clone().unwrap_or_default();
-            // Asked again in the same view, a member that answered before and is silent
-            // now (killed while this node is still Primary) is still the member it was.
             if let Some(before) = record
                 .last_view
                 .as_ref()
                 .filter(|v| v.cluster == cluster && Some(v.conf_id) == conf)
             {
-                for m in members.iter_mut().filter(|m| m.volume_id.is_none()) {
-                    if let Some(known) = before
-                        .members
-                        .iter()
-                        .find(|b| b.address == m.address && b.volume_id.is_some())
-                    {
-                        m.volume_id = known.volume_id.clone();
-                        m.name = known.name.clone();
-                    }
-                }
+                keep_known_members(before, &mut members);
             }
             if members.iter().all(|m| m.volume_id.is_some()) {
                 self.view_conf = conf;
@@ -438,6 +427,21 @@ fn self_member(own: &NodeState, record: &Record) -> Member {
         volume_id: Some(record.volume_id.clone()),
         address: own.address,
         name: own.node_name.clone(),
+    }
+}
+
+/// Asked again in the same view, a member that answered before and is silent now (killed
+/// while this node is still Primary) is still the member it was: keep what it answered.
+fn keep_known_members(before: &LastView, members: &mut [Member]) {
+    for m in members.iter_mut().filter(|m| m.volume_id.is_none()) {
+        if let Some(known) = before
+            .members
+            .iter()
+            .find(|b| b.address == m.address && b.volume_id.is_some())
+        {
+            m.volume_id = known.volume_id.clone();
+            m.name = known.name.clone();
+        }
     }
 }
 

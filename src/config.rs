@@ -88,6 +88,12 @@ pub struct HealthSettings {
     pub non_primary_grace: Duration,
     /// `AVAILABLE_WHEN_DONOR`: a Donor counts as able to serve on `/health`.
     pub available_when_donor: bool,
+    /// `EVICT_ON_PROOF` (default yes): a member proven dead is evicted at once
+    /// ([`crate::evict`]); with `no`, Galera's own timeouts decide alone.
+    pub evict_on_proof: bool,
+    /// The port Galera listens on for its peers (`gmcast.listen_addr` in
+    /// `WSREP_PROVIDER_OPTIONS`, else 4567): probed before an eviction.
+    pub galera_port: u16,
 }
 
 impl Default for HealthSettings {
@@ -95,6 +101,8 @@ impl Default for HealthSettings {
         HealthSettings {
             non_primary_grace: DEFAULT_NON_PRIMARY_GRACE,
             available_when_donor: false,
+            evict_on_proof: true,
+            galera_port: DEFAULT_GALERA_PORT,
         }
     }
 }
@@ -144,6 +152,9 @@ pub struct Settings {
     /// `DRAIN_DELAY`: how long after a stop signal the node answers 503 to proxies before
     /// mariadbd gets the signal.
     pub drain_delay: Duration,
+    /// `STATE_NOTIFY` (default yes): mariadbd runs `galera-init notify` on every state
+    /// change (`wsrep_notify_cmd`), so the verdicts follow it at once ([`crate::notify`]).
+    pub state_notify: bool,
     /// `WSREP_PROVIDER_OPTIONS`: Galera options added after galera-init's own
     /// (`gcache.size=1G`, `evs.suspect_timeout=PT2S`…); empty when unset.
     pub provider_options: String,
@@ -271,6 +282,7 @@ impl Settings {
             pc_recovery_timeout: t.pc_recovery_timeout,
             health: t.health,
             drain_delay: t.drain_delay,
+            state_notify: t.state_notify,
             provider_options: t.provider_options,
             cluster_key,
         })
@@ -324,6 +336,7 @@ struct Tuning {
     outage_timeout: Duration,
     pc_recovery_timeout: Duration,
     drain_delay: Duration,
+    state_notify: bool,
     health: HealthSettings,
     provider_options: String,
     cluster_size: Option<usize>,
@@ -374,6 +387,15 @@ fn tuning(plain: Plain) -> Result<Tuning, ConfigError> {
         None => false,
         Some(v) => parse_bool("AVAILABLE_WHEN_DONOR", &v)?,
     };
+    let state_notify = match plain("STATE_NOTIFY") {
+        None => true,
+        Some(v) => parse_bool("STATE_NOTIFY", &v)?,
+    };
+    let evict_on_proof = match plain("EVICT_ON_PROOF") {
+        None => true,
+        Some(v) => parse_bool("EVICT_ON_PROOF", &v)?,
+    };
+    let galera_port = galera_port(&provider_options)?;
     let cluster_size = match plain("CLUSTER_SIZE") {
         None => None,
         Some(v) => match v.parse::<usize>() {
@@ -405,15 +427,39 @@ fn tuning(plain: Plain) -> Result<Tuning, ConfigError> {
         outage_timeout,
         pc_recovery_timeout,
         drain_delay,
+        state_notify,
         health: HealthSettings {
             non_primary_grace,
             available_when_donor,
+            evict_on_proof,
+            galera_port,
         },
         provider_options,
         cluster_size,
         http_port,
         force_bootstrap,
     })
+}
+
+/// Galera's default port for its peers.
+pub const DEFAULT_GALERA_PORT: u16 = 4567;
+
+/// The port of `gmcast.listen_addr` in `WSREP_PROVIDER_OPTIONS` (`tcp://0.0.0.0:4567`),
+/// else Galera's default.
+fn galera_port(provider_options: &str) -> Result<u16, ConfigError> {
+    let Some(value) = provider_options.split(';').find_map(|o| {
+        let (k, v) = o.split_once('=')?;
+        (k.trim() == "gmcast.listen_addr").then(|| v.trim())
+    }) else {
+        return Ok(DEFAULT_GALERA_PORT);
+    };
+    match value.rsplit_once(':').map(|(_, p)| p.parse::<u16>()) {
+        Some(Ok(p)) if p > 0 => Ok(p),
+        _ => Err(invalid(
+            "WSREP_PROVIDER_OPTIONS",
+            "gmcast.listen_addr must end with a port (e.g. gmcast.listen_addr=tcp://0.0.0.0:4567)",
+        )),
+    }
 }
 
 /// root's password (or how it is made) and the host pattern it may log in from.
@@ -688,6 +734,25 @@ mod tests {
         assert_eq!(s.root_host, None);
         assert_eq!(s.node_address, None);
         assert!(!s.force_bootstrap);
+        assert!(s.health.evict_on_proof);
+        assert_eq!(s.health.galera_port, 4567);
+        assert!(s.state_notify);
+    }
+
+    #[test]
+    fn eviction_settings() {
+        let s = settings(&with(&[
+            ("EVICT_ON_PROOF", "no"),
+            ("STATE_NOTIFY", "off"),
+            (
+                "WSREP_PROVIDER_OPTIONS",
+                "gcache.size=1G; gmcast.listen_addr=tcp://0.0.0.0:4800",
+            ),
+        ]))
+        .unwrap();
+        assert!(!s.health.evict_on_proof);
+        assert_eq!(s.health.galera_port, 4800);
+        assert!(!s.state_notify);
     }
 
     #[test]
@@ -805,6 +870,12 @@ mod tests {
             (with(&[("SETTLE_WINDOW", "5s")]), "SETTLE_WINDOW must be"),
             (with(&[("OUTAGE_TIMEOUT", "-1")]), "OUTAGE_TIMEOUT must be"),
             (with(&[("HTTP_PORT", "70000")]), "HTTP_PORT must be"),
+            (with(&[("EVICT_ON_PROOF", "sometimes")]), "EVICT_ON_PROOF"),
+            (with(&[("STATE_NOTIFY", "often")]), "STATE_NOTIFY"),
+            (
+                with(&[("WSREP_PROVIDER_OPTIONS", "gmcast.listen_addr=tcp://0.0.0.0")]),
+                "gmcast.listen_addr must end with a port",
+            ),
             (
                 with(&[("PC_RECOVERY_TIMEOUT", "0")]),
                 "PC_RECOVERY_TIMEOUT must be",
@@ -967,6 +1038,8 @@ mod tests {
         "PC_RECOVERY_TIMEOUT",
         "NON_PRIMARY_GRACE",
         "AVAILABLE_WHEN_DONOR",
+        "EVICT_ON_PROOF",
+        "STATE_NOTIFY",
         "DRAIN_DELAY",
         "WSREP_PROVIDER_OPTIONS",
         "CLUSTER_KEY",

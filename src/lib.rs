@@ -20,8 +20,10 @@
 //! - [`datadir`]: the datadir's state, and the initialisation of a fresh one.
 //! - [`server`]: mariadbd as a process and a client connection to it.
 //! - [`supervisor`]: PID-1 duties: signals, reaping, exit codes.
+//! - [`evict`]: eviction on proof: a member proven dead leaves the component at once.
 //! - [`health`]: what the node tells Docker and proxies (liveness, readiness, the writer),
 //!   served on [`peer::http`]'s server beside `/state`.
+//! - [`notify`]: Galera's state notifications (`wsrep_notify_cmd`) wake the monitor.
 //! - [`node`]: the sequence that ties the above together.
 
 pub mod cli;
@@ -31,10 +33,12 @@ pub mod datadir;
 pub mod decision;
 pub mod discovery;
 pub mod election;
+pub mod evict;
 pub mod fsutil;
 pub mod galera;
 pub mod health;
 pub mod node;
+pub mod notify;
 pub mod peer;
 pub mod record;
 pub mod server;

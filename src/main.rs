@@ -33,6 +33,11 @@ fn main() -> ExitCode {
             }
         });
     }
+    // mariadbd runs `galera-init notify …` on every state change and waits for it.
+    if std::env::args_os().nth(1).is_some_and(|a| a == "notify") {
+        galera_init::notify::send(std::path::Path::new(galera_init::notify::SOCKET));
+        return ExitCode::SUCCESS;
+    }
     // One malloc arena for every thread: galera-init's few threads allocate little, and
     // glibc's arena per thread would keep a heap of its own resident for each.
     // SAFETY: mallopt only sets an allocator parameter; no thread exists yet.

@@ -135,6 +135,9 @@ pub struct NodeState {
     pub wsrep_cluster_conf_id: Option<i64>,
     /// `wsrep_incoming_addresses`: the client addresses of the component's members.
     pub wsrep_incoming_addresses: Option<String>,
+    /// `wsrep_gcomm_uuid`: this server's member id in the component, new at every start of
+    /// mariadbd (what a survivor evicts once it is proven dead, see [`crate::evict`]).
+    pub wsrep_gcomm_uuid: Option<String>,
     /// `wsrep_last_committed`.
     pub wsrep_last_committed: Option<i64>,
     /// `wsrep_local_cached_downto`: the oldest write set in the node's gcache, so the

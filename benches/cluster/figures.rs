@@ -516,18 +516,35 @@ fn master_changes(addrs: &[Ipv4Addr], fault: Instant, stop: &AtomicBool) -> Stri
     out.join(" ")
 }
 
-/// Figure 4's results.
-#[derive(Debug, Default)]
-pub struct FailoverRuns {
-    /// Through HAProxy, after SIGKILL of the writer.
-    pub kill_proxy: Series,
-    /// Straight to a surviving node, after the same SIGKILL: Galera's own pause.
-    pub kill_direct: Series,
-    /// Through HAProxy, after SIGTERM of the writer (drain).
-    pub term_proxy: Series,
-    /// Straight to a surviving node, after the same SIGTERM.
-    pub term_direct: Series,
+/// The faults of figure 4, each done to the writer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Fault {
+    /// Its mariadbd SIGKILLed, galera-init alive (the OOM killer, a crash).
+    ServerKill,
+    /// Its PID 1 SIGKILLed: the whole node dies, its address stays.
+    NodeKill,
+    /// Its PID 1 SIGTERMed: the node drains and stops.
+    Drain,
 }
+
+impl Fault {
+    /// Every fault, in the order they are done.
+    pub const ALL: [Fault; 3] = [Fault::ServerKill, Fault::NodeKill, Fault::Drain];
+
+    /// In the report's words.
+    pub fn words(self) -> &'static str {
+        match self {
+            Fault::ServerKill => "mariadbd SIGKILL (galera-init alive)",
+            Fault::NodeKill => "whole node SIGKILL (PID 1)",
+            Fault::Drain => "SIGTERM (drain)",
+        }
+    }
+}
+
+/// Figure 4's results: for each fault, the longest window without an acknowledged write
+/// through HAProxy and straight to a surviving node.
+#[derive(Debug, Default)]
+pub struct FailoverRuns(pub std::collections::BTreeMap<Fault, (Series, Series)>);
 
 /// A running galera-init cluster of three for figures 4 to 6.
 pub struct Running3 {
@@ -540,11 +557,10 @@ pub struct Running3 {
     env: Vec<(String, String)>,
 }
 
-/// Galera options that evict a killed node in about 2 s instead of about 5 s (keepalives
-/// twice a second, suspected after three missed ones): the failover figure is measured
-/// with them too.
-pub const FAST_EVICTION: &str =
-    "evs.keepalive_period=PT0.5S;evs.suspect_timeout=PT1.5S;evs.inactive_timeout=PT3S";
+/// galera-init as it was before issue 18, the baseline of figures 4 and 7: no eviction
+/// on proof (the survivors wait for Galera's own suspicion, `evs.suspect_timeout`), and
+/// no state notifications (the monitor's readings alone).
+pub const BEFORE: [(&str, &str); 2] = [("EVICT_ON_PROOF", "no"), ("STATE_NOTIFY", "no")];
 
 /// Starts the cluster for figures 4 to 6, with `extra` environment on top of the README's.
 pub fn running3(extra: &[(&str, &str)]) -> Running3 {
@@ -559,9 +575,9 @@ pub fn running3(extra: &[(&str, &str)]) -> Running3 {
     }
 }
 
-/// Figure 4: a client writes through HAProxy (examples/proxy/haproxy.cfg) while the writer
-/// is SIGKILLed, then SIGTERMed; a second client writes straight to a survivor: the pause
-/// no proxy can avoid.
+/// Figure 4: a client writes through HAProxy (examples/proxy/haproxy.cfg) while each
+/// [`Fault`] is done to the writer in turn; a second client writes straight to a survivor:
+/// the pause no proxy can avoid.
 pub fn failover(c: &mut Running3, runs: usize) -> FailoverRuns {
     let addrs: Vec<Ipv4Addr> = c.nodes.iter().map(|n| n.addr).collect();
     for t in ["viaproxy", "direct"] {
@@ -578,7 +594,7 @@ pub fn failover(c: &mut Running3, runs: usize) -> FailoverRuns {
     let all: Vec<(&Node, Kind)> = c.nodes.iter().map(|n| (n, Kind::GaleraInit)).collect();
     let mut out = FailoverRuns::default();
     for _ in 0..runs {
-        for sig in [Signal::SIGKILL, Signal::SIGTERM] {
+        for fault_kind in Fault::ALL {
             nodes::wait_all_synced(&all, 3, FORM).expect("three Synced nodes");
             // A settled cluster: one writer, every node serving, for 5 s in a row (a node
             // that has just served an IST is back in the pools a moment later).
@@ -627,12 +643,23 @@ pub fn failover(c: &mut Running3, runs: usize) -> FailoverRuns {
                 };
                 ok(&proxy_log) && ok(&direct_log)
             }));
+            let log_at: Vec<usize> = c.running.iter().map(|r| r.log().len()).collect();
             let fault = Instant::now();
             let masters = {
                 let (stop, addrs) = (stop.clone(), addrs.clone());
                 std::thread::spawn(move || master_changes(&addrs, fault, &stop))
             };
-            c.running[w].signal(sig);
+            match fault_kind {
+                Fault::ServerKill => {
+                    let pid = c.running[w]
+                        .mariadbd_pid()
+                        .expect("the writer's mariadbd runs");
+                    let _ =
+                        nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), Signal::SIGKILL);
+                }
+                Fault::NodeKill => c.running[w].signal(Signal::SIGKILL),
+                Fault::Drain => c.running[w].signal(Signal::SIGTERM),
+            }
             // Writes settle: both clients acknowledged for 3 s in a row.
             assert!(
                 wait_until(FORM, || {
@@ -655,7 +682,8 @@ pub fn failover(c: &mut Running3, runs: usize) -> FailoverRuns {
                 t.join().unwrap();
             }
             eprintln!(
-                "{sig:?} of the writer {}: /master after it: {}",
+                "{} of the writer {}: /master after it: {}",
+                fault_kind.words(),
                 c.nodes[w].hostname,
                 masters.join().unwrap()
             );
@@ -663,18 +691,84 @@ pub fn failover(c: &mut Running3, runs: usize) -> FailoverRuns {
                 window(&proxy_log.lock().unwrap(), fault),
                 window(&direct_log.lock().unwrap(), fault),
             );
-            if sig == Signal::SIGKILL {
-                out.kill_proxy.push(secs(p));
-                out.kill_direct.push(secs(d));
-            } else {
-                out.term_proxy.push(secs(p));
-                out.term_direct.push(secs(d));
-            }
+            let series = out.0.entry(fault_kind).or_default();
+            series.0.push(secs(p));
+            series.1.push(secs(d));
             c.running[w].wait_exit(FORM).expect("the writer stops");
+            // What each node said about evictions (issue 18), for the reader of the run.
+            for (i, r) in c.running.iter().enumerate() {
+                let log = r.log();
+                for line in log[log_at[i].min(log.len())..].lines().filter(|l| {
+                    ["evict", "gcomm UUID", "the writer"]
+                        .iter()
+                        .any(|w| l.contains(w))
+                }) {
+                    eprintln!("  node{}: {line}", i + 1);
+                }
+            }
             c.running[w] = start_gi(&c.nodes[w], &c.env);
         }
     }
     nodes::wait_all_synced(&all, 3, FORM).expect("three Synced nodes");
+    out
+}
+
+/// Figure 7's results, milliseconds: from the moment a rejoining node's server says
+/// Synced to the moment its `/health` answers 200.
+#[derive(Debug, Default)]
+pub struct LagRuns {
+    /// Each rejoin's lag.
+    pub synced_to_health: Series,
+}
+
+/// Figure 7: node 3 is stopped (drained) and started again `runs` times; it rejoins by
+/// IST. Its server's `wsrep_local_state_comment` and its `/health` are both polled every
+/// 5 ms from the bench, from its start until both say Synced; the lag is the time between
+/// the first Synced reading and the first 200.
+pub fn verdict_lag(c: &mut Running3, runs: usize) -> LagRuns {
+    let all: Vec<(&Node, Kind)> = c.nodes.iter().map(|n| (n, Kind::GaleraInit)).collect();
+    let mut out = LagRuns::default();
+    let k = 2;
+    let addr = c.nodes[k].addr;
+    for _ in 0..runs {
+        nodes::wait_all_synced(&all, 3, FORM).expect("three Synced nodes");
+        c.running[k].signal(Signal::SIGTERM);
+        c.running[k].wait_exit(FORM).expect("node 3 stops");
+        c.running[k] = start_gi(&c.nodes[k], &c.env);
+        let mut synced_at: Option<Instant> = None;
+        let mut healthy_at: Option<Instant> = None;
+        let mut sql: Option<mysql::Conn> = None;
+        assert!(
+            wait_until(FORM, || {
+                if synced_at.is_none() {
+                    if sql.is_none() {
+                        sql = conn(Target::Node(addr));
+                    }
+                    let synced = sql.as_mut().is_some_and(|c| {
+                        c.query_first::<(String, String), _>(
+                            "SHOW STATUS LIKE 'wsrep_local_state_comment'",
+                        )
+                        .ok()
+                        .flatten()
+                        .is_some_and(|(_, v)| v == "Synced")
+                    });
+                    if synced {
+                        synced_at = Some(Instant::now());
+                    }
+                }
+                if healthy_at.is_none() && health_ok(addr) {
+                    healthy_at = Some(Instant::now());
+                }
+                std::thread::sleep(Duration::from_millis(5));
+                synced_at.is_some() && healthy_at.is_some()
+            }),
+            "node 3 rejoins"
+        );
+        let (s, h) = (synced_at.unwrap(), healthy_at.unwrap());
+        // A /health 200 before the server said Synced counts as no lag at all.
+        out.synced_to_health
+            .push(h.saturating_duration_since(s).as_secs_f64() * 1000.0);
+    }
     out
 }
 

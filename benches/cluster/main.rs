@@ -5,7 +5,7 @@
 //! cold-start timeline (docs/cold-start.svg).
 //!
 //! ```text
-//! scripts/bench [--runs N] [--only cold,join,outage,failover,health,footprint]
+//! scripts/bench [--runs N] [--only cold,join,outage,failover,lag,health,footprint]
 //!               [--large-mib MIB] [--health-runs N] [--image TAG --base TAG]
 //! ```
 
@@ -39,7 +39,15 @@ pub struct Args {
     pub svg: PathBuf,
 }
 
-const FIGURES: [&str; 6] = ["cold", "join", "outage", "failover", "health", "footprint"];
+const FIGURES: [&str; 7] = [
+    "cold",
+    "join",
+    "outage",
+    "failover",
+    "lag",
+    "health",
+    "footprint",
+];
 
 fn parse(argv: &[String]) -> Result<Args, String> {
     let mut a = Args {

@@ -6,7 +6,9 @@ use std::process::Command;
 use std::time::Instant;
 
 use crate::Args;
-use crate::figures::{self, ColdRun, FailoverRuns, Footprint, HealthRuns, JoinRuns, OutageRuns};
+use crate::figures::{
+    self, ColdRun, FailoverRuns, Footprint, HealthRuns, JoinRuns, LagRuns, OutageRuns,
+};
 use crate::nodes::Kind;
 use crate::stats::Series;
 use crate::timeline::{self, Timeline};
@@ -44,10 +46,13 @@ pub struct Results {
     pub join: Vec<JoinRuns>,
     /// Figure 3.
     pub outage: Option<Outage>,
-    /// Figure 4.
-    pub failover: Vec<(String, FailoverRuns)>,
+    /// Figure 4: with eviction on proof (the default), and with Galera's own suspicion.
+    pub failover: Option<(FailoverRuns, FailoverRuns)>,
     /// Figure 5.
     pub health: Option<HealthRuns>,
+    /// Figure 7: with state notifications (the default), and with the monitor's readings
+    /// alone.
+    pub lag: Option<(LagRuns, LagRuns)>,
     /// Figure 6.
     pub footprint: Option<Footprint>,
     /// The cold-start timeline.
@@ -131,7 +136,7 @@ pub fn run(args: &Args) -> Results {
         o.gi_graceful = figures::outage(Kind::GaleraInit, false, args.runs);
         r.outage = Some(o);
     }
-    if ["failover", "health", "footprint"]
+    if ["failover", "lag", "health", "footprint"]
         .iter()
         .any(|f| wants(args, f))
     {
@@ -150,19 +155,19 @@ pub fn run(args: &Args) -> Results {
             progress("health check latency", t0);
             r.health = Some(figures::health(&c, args.health_runs));
         }
-        if wants(args, "failover") {
-            progress("writer failover through HAProxy", t0);
-            r.failover.push((
-                "Galera's defaults".into(),
-                figures::failover(&mut c, args.runs),
-            ));
+        let (failover, lag) = (wants(args, "failover"), wants(args, "lag"));
+        if failover || lag {
+            progress("writer failover through HAProxy, verdict lag", t0);
+            let on_proof = failover.then(|| figures::failover(&mut c, args.runs));
+            let quick = lag.then(|| figures::verdict_lag(&mut c, args.runs));
             drop(c);
-            progress("writer failover through HAProxy, faster eviction", t0);
-            let mut c = figures::running3(&[("WSREP_PROVIDER_OPTIONS", figures::FAST_EVICTION)]);
-            r.failover.push((
-                format!("`WSREP_PROVIDER_OPTIONS={}`", figures::FAST_EVICTION),
-                figures::failover(&mut c, args.runs),
-            ));
+            progress(
+                "the same before issue 18: Galera's own suspicion, the readings alone",
+                t0,
+            );
+            let mut c = figures::running3(&figures::BEFORE);
+            r.failover = on_proof.map(|p| (p, figures::failover(&mut c, args.runs)));
+            r.lag = quick.map(|q| (q, figures::verdict_lag(&mut c, args.runs)));
         }
     }
     r.took = t0.elapsed().as_secs_f64();
@@ -312,28 +317,60 @@ pub fn markdown(args: &Args, r: &Results) -> String {
             );
         }
     }
-    for (galera, f) in &r.failover {
-        for (what, proxy, direct, goal) in [
-            ("SIGKILL", &f.kill_proxy, &f.kill_direct, 3.0),
-            ("SIGTERM (drain)", &f.term_proxy, &f.term_direct, 1.0),
-        ] {
+    if let Some((on_proof, own)) = &r.failover {
+        for (fault, (proxy, direct)) in &on_proof.0 {
+            let Some((own_proxy, own_direct)) = own.0.get(fault) else {
+                continue;
+            };
+            let goal = match fault {
+                figures::Fault::ServerKill => 1.0,
+                figures::Fault::NodeKill => 1.5,
+                figures::Fault::Drain => 1.0,
+            };
             row(
                 &mut t,
                 &[
                     format!(
-                        "4. Writer {what}, {galera}: longest window without an acknowledged \
-                         write"
+                        "4. Writer {}: longest window without an acknowledged write",
+                        fault.words()
                     ),
-                    format!("through HAProxy: {}", proxy.show(2)),
-                    format!("straight to a surviving node: {}", direct.show(2)),
-                    proxy.ratios(direct).show(2),
                     format!(
-                        "< {goal:.0} s through HAProxy: {}",
-                        yes(proxy.median() < goal)
+                        "through HAProxy: {} (straight to a survivor: {})",
+                        proxy.show(2),
+                        direct.show(2)
+                    ),
+                    format!(
+                        "Galera's own suspicion (`EVICT_ON_PROOF=no`), straight to a \
+                         survivor: {} (through HAProxy: {})",
+                        own_direct.show(2),
+                        own_proxy.show(2)
+                    ),
+                    proxy.ratios(own_direct).show(2),
+                    format!(
+                        "≤ {goal:.1} s through HAProxy: {}",
+                        yes(proxy.median() <= goal)
                     ),
                 ],
             );
         }
+    }
+    if let Some((quick, readings)) = &r.lag {
+        let (q, b) = (&quick.synced_to_health, &readings.synced_to_health);
+        row(
+            &mut t,
+            &[
+                "7. Verdict lag, ms: a rejoining node's server says Synced to its `/health` 200 \
+                 (median)"
+                    .into(),
+                format!("with state notifications: {}", q.show(0)),
+                format!(
+                    "the monitor's readings alone (`STATE_NOTIFY=no`): {}",
+                    b.show(0)
+                ),
+                q.ratios(b).show(2),
+                format!("≤ 100 ms: {}", yes(q.median() <= 100.0)),
+            ],
+        );
     }
     if let Some(h) = &r.health {
         row(

@@ -137,6 +137,7 @@ mod tests {
             pc_recovery_timeout: std::time::Duration::from_secs(60),
             health: Default::default(),
             drain_delay: std::time::Duration::ZERO,
+            state_notify: true,
             provider_options: String::new(),
             cluster_key: None,
         }

@@ -58,6 +58,9 @@ pub struct NodeConfig {
     pub provider_options: String,
     /// Folders in the datadir that are not databases (`ignore_db_dirs`).
     pub hidden_dirs: Vec<String>,
+    /// `wsrep_notify_cmd`: the command mariadbd runs on every state change (galera-init's
+    /// own `notify`, see [`crate::notify`]).
+    pub notify_cmd: Option<String>,
 }
 
 /// Formats an address the way Galera wants it in a URL: IPv6 in brackets.
@@ -136,6 +139,7 @@ pub fn render(cfg: &NodeConfig) -> String {
          wsrep_node_address = {node}\n\
          wsrep_node_name = {name}\n\
          wsrep_sst_method = {sst}\n{donor}\
+         {notify}\
          {hidden}\
          \n\
          [sst]\n\
@@ -150,6 +154,10 @@ pub fn render(cfg: &NodeConfig) -> String {
                 "# Folders galera-init keeps in the datadir: not databases.\nignore_db_dirs = {}\n",
                 cfg.hidden_dirs.join(",")
             )
+        },
+        notify = match &cfg.notify_cmd {
+            Some(cmd) => format!("wsrep_notify_cmd = {cmd}\n"),
+            None => String::new(),
         },
         required = REQUIRED
             .iter()
@@ -187,6 +195,7 @@ mod tests {
             donors: Vec::new(),
             provider_options: String::new(),
             hidden_dirs: vec![".mark".into()],
+            notify_cmd: None,
         }
     }
 
@@ -249,6 +258,16 @@ mod tests {
             "no donors: Galera chooses"
         );
         assert_eq!(text.matches("[mysqld]").count(), 1);
+        assert_eq!(value(&text, "wsrep_notify_cmd"), None);
+        let notified = render(&NodeConfig {
+            notify_cmd: Some("/usr/local/bin/galera-init notify".into()),
+            ..cfg()
+        });
+        let mysqld = notified.split("[sst]").next().unwrap();
+        assert_eq!(
+            value(mysqld, "wsrep_notify_cmd"),
+            Some("/usr/local/bin/galera-init notify")
+        );
     }
 
     #[test]

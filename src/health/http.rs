@@ -19,6 +19,7 @@ use serde::{Deserialize, Serialize};
 use super::peers::SharedWatch;
 use super::{DONOR_RESERVATION, Flags, Verdict, live, metrics, serving};
 use crate::config::HealthSettings;
+use crate::evict;
 use crate::peer::client::RESERVATION_PATH;
 use crate::state::{NodeState, Shared};
 
@@ -35,6 +36,10 @@ pub struct Ctx {
     pub cfg: HealthSettings,
     /// Wakes the health thread.
     pub nudge: super::peers::Nudge,
+    /// Wakes the monitor for quick readings.
+    pub reading: super::peers::Nudge,
+    /// The local server's socket (for evictions).
+    pub socket: std::path::PathBuf,
 }
 
 impl Ctx {
@@ -48,7 +53,11 @@ impl Ctx {
 
 /// The routes that change a node's state: with a cluster key, they are refused to
 /// requests that are not signed with it ([`crate::peer::http::authenticate`]).
-pub const GUARDED: &[&str] = &[super::peers::NUDGE_PATH, RESERVATION_PATH];
+pub const GUARDED: &[&str] = &[
+    super::peers::NUDGE_PATH,
+    RESERVATION_PATH,
+    evict::EVICT_PATH,
+];
 
 /// The health routes.
 pub fn router(ctx: Ctx) -> Router {
@@ -60,6 +69,7 @@ pub fn router(ctx: Ctx) -> Router {
         .route("/status", any(status))
         .route("/metrics", any(metrics_handler))
         .route(super::peers::NUDGE_PATH, axum::routing::post(nudge))
+        .route(evict::EVICT_PATH, axum::routing::post(evict_handler))
         .route(
             RESERVATION_PATH,
             axum::routing::post(reserve_donor).delete(release_donor),
@@ -212,6 +222,91 @@ async fn release_donor(State(ctx): State<Ctx>, headers: HeaderMap) -> Response {
         ok: true,
         reason: "released".into(),
     })
+}
+
+/// `POST /evict`: a peer's galera-init saw its mariadbd exit. Its gcomm UUID is evicted
+/// from this node's component when the peer reported that UUID as its own
+/// ([`evict::accept_notice`]): at once by the first of the other members, by the others
+/// as a backup if the peer is still a member [`evict::BACKUP_AFTER`] later.
+async fn evict_handler(
+    State(ctx): State<Ctx>,
+    headers: HeaderMap,
+    axum::Json(notice): axum::Json<evict::Notice>,
+) -> Response {
+    let origin = crate::peer::http::named_peer(&headers);
+    let who = origin.map_or("a node".to_string(), |a| a.to_string());
+    let refuse = |why: String| {
+        log::warn!("{who} says its mariadbd died; not evicting it: {why}");
+        (
+            StatusCode::CONFLICT,
+            [(header::CONNECTION, "close")],
+            format!("{why}\r\n"),
+        )
+            .into_response()
+    };
+    if !ctx.cfg.evict_on_proof {
+        return refuse("EVICT_ON_PROOF is off on this node".into());
+    }
+    let own = ctx.current();
+    let heard = origin.and_then(|o| ctx.watch.get().peers.get(&o).cloned());
+    if let Err(why) = evict::accept_notice(&own, origin, heard.as_ref(), &notice) {
+        return refuse(why.to_string());
+    }
+    let Some(dead) = origin else {
+        return refuse("the sender did not name itself".into());
+    };
+    if evict::first_survivor(&own, dead) {
+        return match evict_now(&ctx, dead, &notice, "").await {
+            Ok(()) => text(&Verdict::yes("evicted")),
+            Err(why) => refuse(why),
+        };
+    }
+    log::info!(
+        "{who}'s mariadbd {}: the first of the other members evicts it; this node does if it \
+         is still a member in {:.1}s",
+        notice.how,
+        evict::BACKUP_AFTER.as_secs_f32()
+    );
+    tokio::spawn(async move {
+        tokio::time::sleep(evict::BACKUP_AFTER).await;
+        if evict::still_member(&ctx.current(), dead) {
+            let _ = evict_now(&ctx, dead, &notice, " (as a backup)").await;
+        }
+    });
+    text(&Verdict::yes("left to the first of the other members"))
+}
+
+/// Has the local server evict the dead server of `notice` (at `dead`); logs the outcome.
+async fn evict_now(
+    ctx: &Ctx,
+    dead: IpAddr,
+    notice: &evict::Notice,
+    role: &str,
+) -> Result<(), String> {
+    let (socket, uuid) = (ctx.socket.clone(), notice.gcomm_uuid.clone());
+    let done = tokio::task::spawn_blocking(move || evict::act::evict(&socket, &uuid)).await;
+    match done {
+        Ok(Ok(())) => {
+            log::warn!(
+                "evicted {dead} (gcomm UUID {}) from the component{role}: {} ({})",
+                notice.gcomm_uuid,
+                evict::Proof::Exited,
+                notice.how
+            );
+            ctx.watch
+                .update(|w| w.evicted.add(&notice.gcomm_uuid, dead));
+            ctx.reading.wake();
+            Ok(())
+        }
+        Ok(Err(e)) => {
+            log::warn!(
+                "cannot evict {dead} (gcomm UUID {}): {e}",
+                notice.gcomm_uuid
+            );
+            Err(format!("the eviction failed: {e}"))
+        }
+        Err(e) => Err(format!("the eviction failed: {e}")),
+    }
 }
 
 async fn metrics_handler(State(ctx): State<Ctx>) -> Response {

@@ -324,6 +324,11 @@ pub struct Watch {
     /// round every member after it in the component answered that it is neither the
     /// writer nor a candidate. It claims `/master` without the hold-off.
     pub unopposed: bool,
+    /// The gcomm UUID each peer last reported, kept after it goes silent: what to evict
+    /// once it is proven dead.
+    pub gcomm: BTreeMap<IpAddr, String>,
+    /// What this node had its server evict.
+    pub evicted: crate::evict::Evicted,
 }
 
 impl Watch {
@@ -359,6 +364,9 @@ impl Watch {
             match st {
                 Some(st) => {
                     self.timers.peer_answered_at = Some(now);
+                    if let Some(u) = &st.wsrep_gcomm_uuid {
+                        self.gcomm.insert(a, u.clone());
+                    }
                     self.peers.insert(a, st);
                 }
                 // A peer that said it drains and then goes silent has stopped: it stays

@@ -1,22 +1,26 @@
 //! The health thread: once a second (and at once when nudged) it asks this node's peers
 //! for their state, and keeps the [`Watch`] that `/live` and `/master` read.
 
+use std::collections::BTreeMap;
 use std::net::IpAddr;
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
 use super::{Flags, Watch};
 use crate::config::HealthSettings;
+use crate::evict::{self, act::Port};
 use crate::peer::auth::ClusterKey;
 use crate::peer::client::{HttpPeers, PeerAgent};
-use crate::state::Shared;
+use crate::state::{NodeState, Shared};
 
 /// Where a draining peer asks this node for a health round at once.
 pub const NUDGE_PATH: &str = "/nudge";
 
-/// How often the peers are asked.
-pub const INTERVAL: Duration = Duration::from_secs(1);
+/// How often the peers are asked: a member whose node died (nothing listens at its
+/// address) is found within this, and evicted (see [`crate::evict`]).
+pub const INTERVAL: Duration = Duration::from_millis(500);
 
 /// How long a peer may take to answer a health round: with [`INTERVAL`], below
 /// [`super::WRITER_HOLDOFF`].
@@ -32,7 +36,8 @@ impl SharedWatch {
         self.0.lock().unwrap_or_else(|e| e.into_inner()).clone()
     }
 
-    fn update(&self, f: impl FnOnce(&mut Watch)) {
+    /// Changes the watch.
+    pub fn update(&self, f: impl FnOnce(&mut Watch)) {
         f(&mut self.0.lock().unwrap_or_else(|e| e.into_inner()))
     }
 }
@@ -48,6 +53,17 @@ impl Nudge {
         let (lock, cv) = &*self.0;
         *lock.lock().unwrap_or_else(|e| e.into_inner()) = true;
         cv.notify_all();
+    }
+
+    /// Waits until woken or `timeout` passes; returns whether it was woken (at once, if
+    /// woken since the last wait).
+    pub fn sleep(&self, timeout: Duration) -> bool {
+        let (lock, cv) = &*self.0;
+        let woken = lock.lock().unwrap_or_else(|e| e.into_inner());
+        let (mut woken, _) = cv
+            .wait_timeout_while(woken, timeout, |w| !*w)
+            .unwrap_or_else(|e| e.into_inner());
+        std::mem::replace(&mut *woken, false)
     }
 
     /// Waits until woken or `timeout` passes, or `draining` turns true; returns at once
@@ -84,18 +100,33 @@ fn nudge_peers(peers: Vec<IpAddr>, port: u16, own: Option<IpAddr>, key: Option<C
     });
 }
 
-/// Starts the health thread for the node whose state is `state`, asking peers on `port`
+/// What the health thread works with.
+pub struct Round {
+    /// This node's state.
+    pub state: Shared,
+    /// The stop signal and the donor reservations.
+    pub flags: Flags,
+    /// The watch it keeps.
+    pub watch: SharedWatch,
+    /// Wakes it for a round now.
+    pub nudge: Nudge,
+    /// Wakes the monitor for quick readings (after an eviction).
+    pub reading: Nudge,
+    /// The local server's socket (for evictions).
+    pub socket: PathBuf,
+}
+
+/// Starts the health thread for the node whose state is `r.state`, asking peers on `port`
 /// (signing with `key`, when there is one).
 /// The watch sees the state as the endpoints answer it, `flags` applied: a node that drains
 /// or is reserved as a donor is no writer candidate either, so after its reservation it
 /// waits out the hold-off again before it claims `/master`. Each round publishes whether
 /// this node is the writer candidate (peers read it on `/state`); a nudge, or this node's
-/// own drain, starts a round at once, and the drain nudges the peers too.
+/// own drain, starts a round at once, and the drain nudges the peers too. After each round
+/// the members that did not answer are probed, and those proven dead evicted
+/// ([`crate::evict`]).
 pub fn spawn(
-    state: Shared,
-    flags: Flags,
-    watch: SharedWatch,
-    nudge: Nudge,
+    r: Round,
     port: u16,
     key: Option<ClusterKey>,
     cfg: HealthSettings,
@@ -104,24 +135,109 @@ pub fn spawn(
         .name("health".into())
         .spawn(move || {
             let mut drained = false;
+            let mut proven = BTreeMap::new();
             loop {
-                let s = state.get();
+                let s = r.state.get();
                 let client = HttpPeers::with_timeout(port, s.address, key.clone(), TIMEOUT);
                 let ask = Watch::to_ask(&s);
-                let draining = flags.draining.load(Ordering::SeqCst);
+                let draining = r.flags.draining.load(Ordering::SeqCst);
                 if draining && !drained {
                     nudge_peers(ask.clone(), port, s.address, key.clone());
                 }
                 drained = draining;
                 let answers = client.fetch_all(&ask);
+                let answered: Vec<IpAddr> = answers
+                    .iter()
+                    .filter(|(_, st)| st.is_some())
+                    .map(|(a, _)| *a)
+                    .collect();
                 // The state may have moved on while the peers answered.
-                let mut s = state.get();
-                flags.apply(&mut s);
-                watch.update(|w| w.observe(&s, answers, Instant::now(), &cfg));
-                let candidate = watch.get().candidate_since.is_some();
-                state.update(|s| s.writer_candidate = candidate);
-                nudge.wait(INTERVAL, &flags.draining);
+                let mut s = r.state.get();
+                r.flags.apply(&mut s);
+                let was = r.watch.get().candidate_since.is_some();
+                r.watch
+                    .update(|w| w.observe(&s, answers, Instant::now(), &cfg));
+                let w = r.watch.get();
+                let candidate = w.candidate_since.is_some();
+                if candidate != was {
+                    let why = w.candidate.map(|v| v.reason).unwrap_or_default();
+                    match (candidate, w.unopposed) {
+                        (true, true) => log::info!("the writer from now on (unopposed): {why}"),
+                        (true, false) => log::info!(
+                            "the writer candidate: claims /master after the {}s hold-off: {why}",
+                            super::WRITER_HOLDOFF.as_secs()
+                        ),
+                        (false, _) => log::info!("not the writer (candidate) any more: {why}"),
+                    }
+                }
+                r.state.update(|s| s.writer_candidate = candidate);
+                if cfg.evict_on_proof {
+                    evict_the_dead(&r, &s, &answered, (port, &cfg), &mut proven);
+                }
+                r.nudge.wait(INTERVAL, &r.flags.draining);
             }
         })?;
     Ok(())
+}
+
+/// Probes the members of this node's component that did not answer `answered` (on
+/// `ports.0` and Galera's port); evicts those at whose address nothing listens (at once
+/// when this node is the first of the other members, as a backup once `proven` says the
+/// proof has stood for [`evict::BACKUP_AFTER`]); clears the server's eviction list once
+/// every node evicted is back.
+fn evict_the_dead(
+    r: &Round,
+    s: &NodeState,
+    answered: &[IpAddr],
+    ports: (u16, &HealthSettings),
+    proven: &mut BTreeMap<String, Instant>,
+) {
+    let (port, cfg) = ports;
+    let w = r.watch.get();
+    let suspects = evict::suspects(s, answered, &w.gcomm, &w.evicted);
+    proven.retain(|uuid, _| suspects.iter().any(|(_, u)| u == uuid));
+    for (addr, uuid) in suspects {
+        let found = evict::act::probe_node(addr, port, cfg.galera_port);
+        if found != (Port::Refused, Some(Port::Refused)) {
+            log::debug!("{addr} did not answer; its ports: {found:?}: nothing is proven");
+            proven.remove(&uuid);
+            continue;
+        }
+        let first = evict::first_survivor(s, addr);
+        let since = *proven.entry(uuid.clone()).or_insert_with(|| {
+            if !first {
+                log::info!(
+                    "nothing listens at {addr} any more: the first of the other members \
+                     evicts it; this node does if it is still a member in {:.1}s",
+                    evict::BACKUP_AFTER.as_secs_f32()
+                );
+            }
+            Instant::now()
+        });
+        if !first && since.elapsed() < evict::BACKUP_AFTER {
+            continue;
+        }
+        let role = if first { "" } else { " (as a backup)" };
+        match evict::act::evict(&r.socket, &uuid) {
+            Ok(()) => {
+                log::warn!(
+                    "evicted {addr} (gcomm UUID {uuid}) from the component{role}: {}",
+                    evict::Proof::NothingListens
+                );
+                r.watch.update(|w| w.evicted.add(&uuid, addr));
+                r.reading.wake();
+            }
+            Err(e) => log::warn!("cannot evict {addr} (gcomm UUID {uuid}): {e}"),
+        }
+    }
+    let mut settled = false;
+    r.watch.update(|w| settled = w.evicted.settled(&w.peers));
+    if settled {
+        match evict::act::clear(&r.socket) {
+            Ok(()) => {
+                log::info!("every node this node evicted is back: its eviction list is cleared")
+            }
+            Err(e) => log::warn!("cannot clear the eviction list: {e}"),
+        }
+    }
 }

@@ -47,6 +47,7 @@ fn cfg() -> HealthSettings {
     HealthSettings {
         non_primary_grace: Duration::from_secs(60),
         available_when_donor: false,
+        ..HealthSettings::default()
     }
 }
 

@@ -18,6 +18,7 @@ use crate::datadir::{self, FORCE_BOOTSTRAP_FILE, Paths, RunAs};
 use crate::decision::ExpectedDonor;
 use crate::discovery::{self, Discovered, Interfaces, dns::SystemResolver};
 use crate::election::World;
+use crate::evict;
 use crate::fsutil::write_atomic;
 use crate::galera::SstMethod;
 use crate::galera::grastate::{self, GRASTATE_FILE, GraState};
@@ -40,6 +41,13 @@ const ELECTION_INTERVAL: Duration = Duration::from_millis(500);
 
 /// The pause before a failed `--wsrep-recover` is tried again.
 const RECOVER_RETRY: Duration = Duration::from_secs(2);
+
+/// How often the monitor reads the server's status for a while after it is woken (an
+/// eviction, a view about to change), so the verdicts follow the server at once.
+const QUICK_READINGS_EVERY: Duration = Duration::from_millis(50);
+
+/// For how long after a wake-up the monitor reads that often.
+const QUICK_READINGS_FOR: Duration = Duration::from_secs(2);
 
 /// How often a running node measures its data ([`NodeState::data_bytes`]).
 const DATA_SIZE_EVERY: Duration = Duration::from_secs(10);
@@ -66,6 +74,10 @@ pub struct Host<'a> {
     pub learned: &'a Learned,
     /// Wakes the health thread.
     pub nudge: &'a health::peers::Nudge,
+    /// Wakes the monitor for readings in quick succession (a view is about to change).
+    pub reading: &'a health::peers::Nudge,
+    /// `wsrep_notify_cmd`, when the node listens for notifications ([`crate::notify`]).
+    pub notify_cmd: Option<String>,
     /// When galera-init started.
     pub started: Instant,
     /// mariadbd's arguments from the command line.
@@ -338,6 +350,7 @@ impl Host<'_> {
             donors,
             provider_options: self.settings.provider_options.clone(),
             hidden_dirs: vec![datadir::JOIN_MARK.to_string()],
+            notify_cmd: self.notify_cmd.clone(),
         });
         let path = &self.paths.galera_config;
         if let Some(dir) = path.parent() {
@@ -421,6 +434,7 @@ impl Host<'_> {
                 socket: self.paths.socket.clone(),
                 datadir: self.paths.datadir.clone(),
                 nudge: self.nudge.clone(),
+                reading: self.reading.clone(),
                 http_port: self.settings.http_port,
                 key: self.settings.cluster_key.clone(),
             },
@@ -444,6 +458,9 @@ impl Host<'_> {
                 None => Tick::Continue,
             }
         });
+        if code != 0 && self.settings.health.evict_on_proof {
+            self.announce_exit(code);
+        }
         let answered = watch.as_ref().is_some_and(|w| w.answered());
         if let Some(w) = watch {
             w.stop();
@@ -477,6 +494,57 @@ impl Host<'_> {
             );
         }
         Ok(outcome)
+    }
+}
+
+impl Host<'_> {
+    /// Tells the other nodes that this node's mariadbd died, before anything else is done
+    /// ([`crate::evict`]): the members of its component evict its gcomm UUID at once.
+    fn announce_exit(&self, code: u8) {
+        let s = self.state.get();
+        let (Some(uuid), Some(own)) = (s.wsrep_gcomm_uuid.clone(), s.address) else {
+            return;
+        };
+        let mut peers = s.incoming_addresses();
+        peers.extend(s.known.iter().copied());
+        peers.sort();
+        peers.dedup();
+        peers.retain(|a| *a != own);
+        if peers.is_empty() {
+            return;
+        }
+        let how = if code >= 128 {
+            format!("was killed by signal {}", code - 128)
+        } else {
+            format!("exited with code {code}")
+        };
+        let notice = evict::Notice {
+            gcomm_uuid: uuid.clone(),
+            how: how.clone(),
+        };
+        let told = evict::act::tell_peers(
+            &peers,
+            self.settings.http_port,
+            own,
+            self.settings.cluster_key.as_ref(),
+            &notice,
+        );
+        let took: Vec<String> = told
+            .iter()
+            .filter(|(_, r)| r.is_ok())
+            .map(|(a, _)| a.to_string())
+            .collect();
+        log::warn!(
+            "mariadbd {how}: told {} of {} node(s) ({}) that its gcomm UUID {uuid} is dead, \
+             for them to evict it at once",
+            took.len(),
+            told.len(),
+            if took.is_empty() {
+                "none took it".to_string()
+            } else {
+                took.join(", ")
+            }
+        );
     }
 }
 
@@ -595,6 +663,7 @@ struct Watched {
     socket: PathBuf,
     datadir: PathBuf,
     nudge: health::peers::Nudge,
+    reading: health::peers::Nudge,
     http_port: u16,
     key: Option<crate::peer::auth::ClusterKey>,
 }
@@ -602,6 +671,7 @@ struct Watched {
 /// The monitor thread; stop it with [`Watch::stop`].
 struct Watch {
     stop: Arc<AtomicBool>,
+    reading: health::peers::Nudge,
     request: Arc<AtomicU8>,
     answered: Arc<AtomicBool>,
     thread: Option<std::thread::JoinHandle<()>>,
@@ -625,6 +695,7 @@ impl Watch {
     /// Stops the thread and waits for it.
     fn stop(mut self) {
         self.stop.store(true, Ordering::SeqCst);
+        self.reading.wake();
         if let Some(t) = self.thread.take() {
             let _ = t.join();
         }
@@ -642,6 +713,7 @@ fn spawn_watch(
     let request = Arc::new(AtomicU8::new(0));
     let answered = Arc::new(AtomicBool::new(false));
     let (stopped, req, ever) = (stop.clone(), request.clone(), answered.clone());
+    let reading = ctx.reading.clone();
     let thread = std::thread::Builder::new()
         .name("monitor".into())
         .spawn(move || {
@@ -654,6 +726,7 @@ fn spawn_watch(
             };
             let mut synced_at: Option<Instant> = None;
             let mut measured_at: Option<Instant> = None;
+            let mut quick_until: Option<Instant> = None;
             while !stopped.load(Ordering::SeqCst) {
                 let vars = poller.read();
                 if vars.is_some() {
@@ -712,11 +785,20 @@ fn spawn_watch(
                 if pc_bootstrap && let Err(e) = poller.pc_bootstrap() {
                     log::error!("pc.bootstrap failed: {e}");
                 }
-                std::thread::sleep(crate::peer::status::INTERVAL);
+                let quick = quick_until.is_some_and(|t| Instant::now() < t);
+                let pause = if quick {
+                    QUICK_READINGS_EVERY
+                } else {
+                    crate::peer::status::INTERVAL
+                };
+                if ctx.reading.sleep(pause) {
+                    quick_until = Some(Instant::now() + QUICK_READINGS_FOR);
+                }
             }
         })?;
     Ok(Watch {
         stop,
+        reading,
         request,
         answered,
         thread: Some(thread),

@@ -153,7 +153,15 @@ pub fn run(
     state.update(|s| s.node_name = node_name.clone());
     let learned = Learned::default();
     let nudge = health::peers::Nudge::default();
-    serve(settings, &state, &learned, &nudge, sup.stop_flag())?;
+    let reading = health::peers::Nudge::default();
+    serve(
+        settings,
+        paths,
+        &state,
+        &learned,
+        (&nudge, &reading),
+        sup.stop_flag(),
+    )?;
     let mut resolver = SystemResolver::new().map_err(NodeError::Runtime)?;
     let host = host::Host {
         settings,
@@ -162,6 +170,11 @@ pub fn run(
         state: &state,
         learned: &learned,
         nudge: &nudge,
+        reading: &reading,
+        notify_cmd: settings
+            .state_notify
+            .then(|| notify_command(&reading))
+            .flatten(),
         started,
         mariadbd_args,
     };
@@ -195,14 +208,17 @@ pub fn run(
 }
 
 /// Serves the node state and the health endpoints from now on, on every address (IPv6
-/// and IPv4 when possible), and starts the health thread that asks the peers.
+/// and IPv4 when possible), and starts the health thread that asks the peers. `nudges`
+/// wake the health thread and the monitor.
 fn serve(
     settings: &Settings,
+    paths: &Paths,
     state: &Shared,
     learned: &Learned,
-    nudge: &health::peers::Nudge,
+    nudges: (&health::peers::Nudge, &health::peers::Nudge),
     draining: Arc<AtomicBool>,
 ) -> Result<(), NodeError> {
+    let (nudge, reading) = nudges;
     let port = settings.http_port;
     let listener = TcpListener::bind(("::", port))
         .or_else(|_| TcpListener::bind(("0.0.0.0", port)))
@@ -220,21 +236,59 @@ fn serve(
             flags: flags.clone(),
             cfg: settings.health,
             nudge: nudge.clone(),
+            reading: reading.clone(),
+            socket: paths.socket.clone(),
         }),
     );
     let router =
         peer::http::authenticate(router, settings.cluster_key.clone(), health::http::GUARDED);
     peer::http::spawn(listener, router).map_err(|source| NodeError::Listen { port, source })?;
     health::peers::spawn(
-        state.clone(),
-        flags,
-        watch,
-        nudge.clone(),
+        health::peers::Round {
+            state: state.clone(),
+            flags,
+            watch,
+            nudge: nudge.clone(),
+            reading: reading.clone(),
+            socket: paths.socket.clone(),
+        },
         port,
         settings.cluster_key.clone(),
         settings.health,
     )
     .map_err(|source| NodeError::Listen { port, source })
+}
+
+/// Listens for Galera's state notifications and returns the `wsrep_notify_cmd` that sends
+/// them (this binary's `notify`), or `None` (with a warning: the monitor's readings alone
+/// then) when it cannot.
+fn notify_command(reading: &health::peers::Nudge) -> Option<String> {
+    let exe = match std::env::current_exe() {
+        Ok(p) => p.to_string_lossy().into_owned(),
+        Err(e) => {
+            log::warn!("state notifications off: cannot find galera-init's own path: {e}");
+            return None;
+        }
+    };
+    // mariadbd runs the command through the shell: only a plain path goes in.
+    if !exe
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || "/._-+".contains(c))
+    {
+        log::warn!("state notifications off: galera-init's path {exe:?} is not a plain path");
+        return None;
+    }
+    let socket = std::path::Path::new(crate::notify::SOCKET);
+    match crate::notify::listen(socket, reading.clone()) {
+        Ok(()) => Some(format!("{exe} notify")),
+        Err(e) => {
+            log::warn!(
+                "state notifications off: cannot listen on {}: {e}",
+                socket.display()
+            );
+            None
+        }
+    }
 }
 
 /// Checks that mariadbd (in `PATH`) and the Galera provider are there, before anything

@@ -189,6 +189,24 @@ pub fn release_donor(
     Ok(())
 }
 
+/// Where a node whose mariadbd died tells its peers so ([`crate::evict`]).
+pub const EVICT_PATH: &str = "/evict";
+
+/// Tells the node at `addr` that this node's (`own`) mariadbd died (`POST /evict` with
+/// `notice` as JSON), within `timeout`.
+pub fn announce_exit(
+    addr: IpAddr,
+    port: u16,
+    own: IpAddr,
+    key: Option<&ClusterKey>,
+    notice: &impl Serialize,
+    timeout: Duration,
+) -> Result<(), AnswerError> {
+    let agent = PeerAgent::new(port, Some(own), key.cloned(), timeout);
+    agent.post(addr, EVICT_PATH).req.send_json(notice)?;
+    Ok(())
+}
+
 /// Where a joiner reserves its donor.
 pub const RESERVATION_PATH: &str = "/reserve-donor";
 

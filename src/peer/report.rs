@@ -55,6 +55,9 @@ fn check(s: &NodeState) -> Result<(), ReportError> {
     if !uuid_ok(&s.uuid) || !uuid_ok(&s.wsrep_cluster_state_uuid) {
         return Err(Impossible("a cluster UUID that is not a UUID"));
     }
+    if !uuid_ok(&s.wsrep_gcomm_uuid) {
+        return Err(Impossible("a gcomm UUID that is not a UUID"));
+    }
     if s.lineage.iter().any(|e| e.after < -1) {
         return Err(Impossible("a bootstrap from a position below -1"));
     }

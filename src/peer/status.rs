@@ -98,6 +98,10 @@ pub fn apply(s: &mut NodeState, vars: Option<&HashMap<String, String>>) {
     s.wsrep_cluster_size = num("wsrep_cluster_size");
     s.wsrep_cluster_conf_id = num("wsrep_cluster_conf_id");
     s.wsrep_incoming_addresses = get("wsrep_incoming_addresses");
+    // Kept while the server does not answer: its peers are told this one when it dies.
+    if let Some(u) = get("wsrep_gcomm_uuid").filter(|u| crate::galera::grastate::is_uuid(u)) {
+        s.wsrep_gcomm_uuid = Some(u);
+    }
     if let Some(n) = num("wsrep_last_committed") {
         s.wsrep_last_committed = Some(n);
     }

@@ -6,6 +6,7 @@
 
 mod cluster;
 mod election;
+mod failover;
 mod faults;
 mod health;
 mod kit;

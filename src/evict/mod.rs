@@ -1,0 +1,209 @@
+//! Eviction on proof: when a member of the component is proven dead, the survivors remove it
+//! from the component at once (Galera's `evs.evict`), instead of waiting out
+//! `evs.suspect_timeout` (about 6 s in which no node of the component can commit).
+//!
+//! Galera waits because a silent member may only be slow. galera-init sometimes *knows*
+//! that it is dead, and only then does it evict:
+//!
+//! - **Its own galera-init saw its mariadbd exit** ([`Proof::Exited`]): a process that
+//!   `waitpid` has reaped runs no more, so the gcomm UUID it had (new at every start of
+//!   mariadbd) belongs to nobody alive. The dead node's galera-init tells its peers
+//!   (`POST /evict`, signed with the cluster key when there is one) before it does anything
+//!   else; a peer takes the word only for the UUID that very node reported as its own
+//!   ([`accept_notice`]): no node can have another evicted.
+//! - **Nothing listens at its address** ([`Proof::NothingListens`]): a member of the
+//!   component stopped answering, and both its galera-init's port and its Galera port
+//!   *refuse* connections. galera-init is PID 1 and serves its port from its first second
+//!   to its last, and mariadbd dies with it; a refusal comes from a host that is there with
+//!   nothing listening. A timeout proves nothing (a frozen node, a slow or cut link look the
+//!   same) and is left to Galera.
+//!
+//! One survivor evicts: the first of the component's other members (by
+//! `wsrep_incoming_addresses`, Galera's index order, [`first_survivor`]). Two evictions at
+//! once cost a second more (measured: about 10 ms with one survivor evicting, 1.01 s in
+//! two of three trials with two, Galera's `evs.join_retrans_period`). The others are its
+//! backup: each evicts the member itself if it is still in its component
+//! [`BACKUP_AFTER`] later.
+//!
+//! Silence alone never evicts. The UUID evicted is one that a dead process had; a restarted
+//! mariadbd has another and joins as any node does. Each survivor keeps the UUIDs it
+//! evicted in its own list until the evicted node is back with a new UUID
+//! ([`Evicted::settled`]), then clears that list (`evs.evict=`).
+//!
+//! Everything here is pure; [`act`] carries it out (probes, the local server).
+
+pub mod act;
+
+use std::collections::BTreeMap;
+use std::net::IpAddr;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+pub use crate::galera::grastate::is_uuid;
+use crate::state::NodeState;
+
+pub use crate::peer::client::EVICT_PATH;
+
+/// How long a survivor that is not the first leaves the eviction to the first: far longer
+/// than an eviction takes (tens of milliseconds), far shorter than Galera's suspicion.
+pub const BACKUP_AFTER: Duration = Duration::from_millis(1500);
+
+/// What proves that a member is dead.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Proof {
+    /// Its own galera-init saw its mariadbd exit (with this exit code or signal).
+    Exited,
+    /// Its galera-init's port and its Galera port both refuse connections.
+    NothingListens,
+}
+
+impl std::fmt::Display for Proof {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Proof::Exited => "its galera-init saw its mariadbd exit",
+            Proof::NothingListens => "nothing listens at its address any more",
+        })
+    }
+}
+
+/// What a node whose mariadbd died says to its peers.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Notice {
+    /// The dead server's `wsrep_gcomm_uuid`.
+    pub gcomm_uuid: String,
+    /// How it ended, for the log (`exit code 1`, `killed by signal 9`).
+    pub how: String,
+}
+
+/// Why a notice is not acted on.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Refusal {
+    /// The UUID is not one.
+    #[error("'{0}' is not a gcomm UUID")]
+    NotAUuid(String),
+    /// The sender did not name itself.
+    #[error("the sender did not name itself")]
+    Anonymous,
+    /// The UUID is this node's own.
+    #[error("{0} is this node's own gcomm UUID")]
+    Own(String),
+    /// This node has not heard the sender report that UUID as its own.
+    #[error("{origin} did not report {uuid} as its own gcomm UUID in its last answer")]
+    NotTheSenders {
+        /// The sender.
+        origin: IpAddr,
+        /// The UUID.
+        uuid: String,
+    },
+    /// This node's server is not in a component to evict from.
+    #[error("this node's server is not in a Primary component")]
+    NotPrimary,
+}
+
+/// Whether a notice from `origin` (the address it names itself by; with a cluster key, a
+/// signed one) is acted on by the node whose state is `own`: it must name the gcomm UUID
+/// that `origin` itself reported last (`heard`), so a node can only have its own dead
+/// server evicted.
+pub fn accept_notice(
+    own: &NodeState,
+    origin: Option<IpAddr>,
+    heard: Option<&NodeState>,
+    notice: &Notice,
+) -> Result<(), Refusal> {
+    let uuid = &notice.gcomm_uuid;
+    if !is_uuid(uuid) {
+        return Err(Refusal::NotAUuid(uuid.chars().take(40).collect()));
+    }
+    let origin = origin.ok_or(Refusal::Anonymous)?;
+    if own.wsrep_gcomm_uuid.as_deref() == Some(uuid.as_str()) {
+        return Err(Refusal::Own(uuid.clone()));
+    }
+    if heard.and_then(|h| h.wsrep_gcomm_uuid.as_deref()) != Some(uuid.as_str()) {
+        return Err(Refusal::NotTheSenders {
+            origin,
+            uuid: uuid.clone(),
+        });
+    }
+    if !own.is_primary() {
+        return Err(Refusal::NotPrimary);
+    }
+    Ok(())
+}
+
+/// The members to probe after a health round: those of this node's component (by
+/// `wsrep_incoming_addresses`) that did not answer it, with the gcomm UUID they last
+/// reported (`gcomm`), not evicted already.
+pub fn suspects(
+    own: &NodeState,
+    answered: &[IpAddr],
+    gcomm: &BTreeMap<IpAddr, String>,
+    evicted: &Evicted,
+) -> Vec<(IpAddr, String)> {
+    if !own.is_primary() {
+        return Vec::new();
+    }
+    own.incoming_addresses()
+        .into_iter()
+        .filter(|a| Some(*a) != own.address && !answered.contains(a))
+        .filter_map(|a| gcomm.get(&a).map(|u| (a, u.clone())))
+        .filter(|(_, u)| Some(u.as_str()) != own.wsrep_gcomm_uuid.as_deref())
+        .filter(|(_, u)| !evicted.contains(u))
+        .collect()
+}
+
+/// Whether the node whose state is `own` is the one that evicts the dead member at `dead`:
+/// the first of its component's members but `dead`.
+pub fn first_survivor(own: &NodeState, dead: IpAddr) -> bool {
+    own.address.is_some()
+        && own.incoming_addresses().into_iter().find(|a| *a != dead) == own.address
+}
+
+/// Whether `dead` is still a member of the component of the node whose state is `own`: a
+/// backup evicts only then.
+pub fn still_member(own: &NodeState, dead: IpAddr) -> bool {
+    own.is_primary() && own.incoming_addresses().contains(&dead)
+}
+
+/// The UUIDs this node evicted, and the address each had: the list its server keeps.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Evicted(BTreeMap<String, IpAddr>);
+
+impl Evicted {
+    /// Notes that `uuid`, at `addr`, was evicted.
+    pub fn add(&mut self, uuid: &str, addr: IpAddr) {
+        self.0.insert(uuid.to_string(), addr);
+    }
+
+    /// Whether `uuid` was evicted by this node.
+    pub fn contains(&self, uuid: &str) -> bool {
+        self.0.contains_key(uuid)
+    }
+
+    /// Whether nothing was evicted.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// Drops the entries whose address is a Synced member again with another UUID (the
+    /// evicted node restarted and joined); returns true when that emptied the list, so the
+    /// server's own list can be cleared. Entries of nodes that never come back stay: they
+    /// are harmless (a dead server's UUID never returns) and go with the server's restart.
+    pub fn settled(&mut self, peers: &BTreeMap<IpAddr, NodeState>) -> bool {
+        if self.0.is_empty() {
+            return false;
+        }
+        self.0.retain(|uuid, addr| {
+            !peers.get(addr).is_some_and(|p| {
+                p.is_synced()
+                    && p.wsrep_gcomm_uuid
+                        .as_deref()
+                        .is_some_and(|u| u != uuid.as_str())
+            })
+        });
+        self.0.is_empty()
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -165,6 +165,10 @@ pub struct NodeState {
     /// A joiner asked this node to leave the read pool while it serves its state transfer
     /// (the reservation lasts [`crate::health::DONOR_RESERVATION`]).
     pub donor_reserved: bool,
+    /// It is, or is about to be, the donor of a transfer that blocks its writes (an rsync
+    /// SST), or a donor whose transfer is unknown: it cannot take the writes meanwhile. A
+    /// mariabackup or IST donor can.
+    pub donor_blocks: bool,
     /// How many times galera-init has started mariadbd since the container started.
     pub mariadbd_starts: u64,
     /// Every `wsrep_%` status variable of the last reading, for `/metrics` (kept out of

@@ -52,6 +52,9 @@ pub struct ExpectedDonor {
     pub address: IpAddr,
     /// The transfer is expected to be an IST (an SST otherwise).
     pub ist: bool,
+    /// The transfer blocks the donor's writes while it runs (an rsync SST); an IST or a
+    /// mariabackup SST does not, so such a donor may keep the writer role.
+    pub blocks: bool,
 }
 
 /// The Synced nodes of `known`, in the order a joiner names them as donors: the writer
@@ -98,6 +101,7 @@ pub fn expected(
             name: s.node_name.clone(),
             address,
             ist,
+            blocks: false,
         })
     };
     if let Some(ist) = ist_position(own, everyone, primary) {

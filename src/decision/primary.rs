@@ -185,7 +185,10 @@ fn join(
     members.extend(known.iter().map(|(a, _)| *a));
     members.sort();
     members.dedup();
-    let expected_donor = donor::expected(i.own, &donors, &everyone, primary);
+    let expected_donor = donor::expected(i.own, &donors, &everyone, primary).map(|d| {
+        let blocks = !d.ist && sst_method == crate::galera::SstMethod::Rsync;
+        donor::ExpectedDonor { blocks, ..d }
+    });
     let donors = donors.iter().map(|s| s.node_name.clone()).collect();
     let forced = if i.force.is_on() {
         " (the override is not needed: a Primary component runs)"

@@ -121,7 +121,7 @@ async fn health(State(ctx): State<Ctx>, uri: Uri) -> Response {
 
 async fn master(State(ctx): State<Ctx>) -> Response {
     let s = ctx.current();
-    routed(&ctx, &ctx.watch.get().writer(&s, Instant::now(), &ctx.cfg))
+    routed(&ctx, &ctx.watch.get().writer(&s, Instant::now()))
 }
 
 async fn live_handler(State(ctx): State<Ctx>) -> Response {
@@ -161,7 +161,7 @@ pub fn status_now(ctx: &Ctx) -> Status {
     Status {
         live: live(&s, &w.timers, now, &ctx.cfg),
         ready: serving(&s, ctx.cfg.available_when_donor),
-        writer: w.writer(&s, now, &ctx.cfg),
+        writer: w.writer(&s, now),
         peers: w
             .peers
             .iter()
@@ -198,13 +198,25 @@ fn joiner(headers: &HeaderMap) -> Option<IpAddr> {
 
 /// `POST /reserve-donor`: a joiner is about to take its state transfer from this node. The
 /// answer says when this node last told a proxy that it serves.
-async fn reserve_donor(State(ctx): State<Ctx>, headers: HeaderMap) -> Response {
+async fn reserve_donor(
+    State(ctx): State<Ctx>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Response {
     let who = joiner(&headers);
-    let r = ctx.flags.reserve_donor(who);
+    // A joiner of an earlier version says nothing of its transfer: it may block.
+    let blocks =
+        serde_json::from_slice::<crate::peer::client::Transfer>(&body).map_or(true, |t| t.blocks);
+    let r = ctx.flags.reserve_donor(who, blocks);
     log::info!(
-        "reserved as the donor of {}: out of the read pool (/health) for {}s",
+        "reserved as the donor of {}: out of the read pool (/health) for {}s{}",
         who.map_or("a joiner".to_string(), |a| a.to_string()),
-        DONOR_RESERVATION.as_secs()
+        DONOR_RESERVATION.as_secs(),
+        if blocks {
+            ", and out of /master: the transfer blocks this node's writes"
+        } else {
+            "; it keeps taking the writes if it has them (the transfer does not block it)"
+        }
     );
     ([(header::CONNECTION, "close")], axum::Json(r)).into_response()
 }

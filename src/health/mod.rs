@@ -55,6 +55,10 @@ pub const UNANSWERED_GRACE: Duration = Duration::from_secs(30);
 /// Donor/Desynced for as long as it serves it).
 pub const DONOR_RESERVATION: Duration = Duration::from_secs(15);
 
+/// The joiners a donor is reserved for (by the address they gave), until when, and whether
+/// their transfer blocks it.
+pub type Reservations = BTreeMap<Option<IpAddr>, (Instant, bool)>;
+
 /// What a node's HTTP answers add to its shared state at the moment they are made: a stop
 /// signal, a donor reservation.
 #[derive(Debug, Clone, Default)]
@@ -62,8 +66,12 @@ pub struct Flags {
     /// Set by the supervisor when a stop signal arrives.
     pub draining: Arc<AtomicBool>,
     /// The joiners this node is reserved for as a donor (by the address they gave, if
-    /// any), and until when: each releases its own.
-    pub reservations: Arc<Mutex<BTreeMap<Option<IpAddr>, Instant>>>,
+    /// any), until when, and whether their transfer blocks this node: each releases its
+    /// own.
+    pub reservations: Arc<Mutex<Reservations>>,
+    /// Whether the last transfer a joiner announced blocks this node: what a Donor state
+    /// is taken to be once the reservation has lapsed (`None`: never told, blocking).
+    pub last_transfer_blocks: Arc<Mutex<Option<bool>>>,
     /// When `/health` or `/master` last answered 200: until then plus a proxy's check
     /// interval, a proxy may send this node clients.
     pub served_at: Arc<Mutex<Option<Instant>>>,
@@ -87,14 +95,19 @@ impl Flags {
         s.draining |= self.draining.load(Ordering::SeqCst);
         let now = Instant::now();
         let mut r = lock(&self.reservations);
-        r.retain(|_, until| now < *until);
+        r.retain(|_, (until, _)| now < *until);
         s.donor_reserved = !r.is_empty();
+        let reserved_blocking = r.values().any(|(_, blocks)| *blocks);
+        let last = *lock(&self.last_transfer_blocks);
+        s.donor_blocks = reserved_blocking || (s.is_donor() && last != Some(false));
     }
 
-    /// Reserves this node as the donor of `joiner` from now on; says when it last served.
-    pub fn reserve_donor(&self, joiner: Option<IpAddr>) -> Reservation {
+    /// Reserves this node as the donor of `joiner` from now on, for a transfer that
+    /// `blocks` this node or not; says when it last served.
+    pub fn reserve_donor(&self, joiner: Option<IpAddr>, blocks: bool) -> Reservation {
         let now = Instant::now();
-        lock(&self.reservations).insert(joiner, now + DONOR_RESERVATION);
+        lock(&self.reservations).insert(joiner, (now + DONOR_RESERVATION, blocks));
+        *lock(&self.last_transfer_blocks) = Some(blocks);
         Reservation {
             served_ms_ago: lock(&self.served_at)
                 .map(|t| now.saturating_duration_since(t).as_millis() as u64),
@@ -186,6 +199,16 @@ pub fn serving(s: &NodeState, donor_ok: bool) -> Verdict {
     Verdict::yes("Synced")
 }
 
+/// Whether the node can take the writes (`/master`): it serves; a donor whose transfer
+/// does not block it (mariabackup, IST) counts, reserved or not, whatever
+/// `AVAILABLE_WHEN_DONOR` says for reads: the writes it takes replicate as any other.
+pub fn writable(s: &NodeState) -> Verdict {
+    if s.donor_blocks && (s.donor_reserved || s.is_donor()) {
+        return Verdict::no("a donor whose state transfer blocks its writes (rsync)");
+    }
+    serving(s, true)
+}
+
 /// What a node that is not running does, in a few words.
 pub fn phase_words(s: &NodeState) -> String {
     match s.phase {
@@ -262,16 +285,21 @@ pub fn live(s: &NodeState, t: &Timers, now: Instant, cfg: &HealthSettings) -> Ve
     ))
 }
 
-/// Why this node is, or is not, the writer candidate: it can serve, and every member
-/// before it in the component's order (`wsrep_incoming_addresses` follows
-/// `wsrep_local_index`) answered that it cannot. A member that does not answer may be the
-/// writer: it blocks the claim until Galera removes it from the component.
+/// Why this node is, or is not, the writer candidate. It must serve. The writer stays the
+/// writer while it can serve (no failback, like MaxScale's `disable_master_failback`): a
+/// member that claims the role (`writer_candidate` on `/state`) and serves keeps it, and
+/// the node that already is the candidate (`incumbent`) stays it even when a member before
+/// it in the component's order can serve again. Otherwise the writer is galeramon's: the
+/// first member (`wsrep_incoming_addresses` follows `wsrep_local_index`) that can serve,
+/// once every member before it answered that it cannot. A member before it that does not
+/// answer may be the writer: it blocks the claim until Galera removes it from the
+/// component; of two claimants, the first in the order keeps the role.
 pub fn writer_candidate(
     s: &NodeState,
     peers: &BTreeMap<IpAddr, NodeState>,
-    cfg: &HealthSettings,
+    incumbent: bool,
 ) -> Verdict {
-    let me = serving(s, cfg.available_when_donor);
+    let me = writable(s);
     if !me.ok {
         return me;
     }
@@ -282,6 +310,17 @@ pub fn writer_candidate(
     let Some(pos) = members.iter().position(|a| *a == own) else {
         return Verdict::no("not listed in wsrep_incoming_addresses yet");
     };
+    let same_cluster = |p: &NodeState| p.wsrep_cluster_state_uuid == s.wsrep_cluster_state_uuid;
+    // A member that claims the role and serves keeps it; of two, the first in the order.
+    for (i, m) in members.iter().enumerate().filter(|(i, _)| *i != pos) {
+        if let Some(p) = peers.get(m).filter(|p| same_cluster(p))
+            && p.writer_candidate
+            && writable(p).ok
+            && (i < pos || !incumbent)
+        {
+            return Verdict::no(format!("{} is the writer", p.label()));
+        }
+    }
     for m in &members[..pos] {
         match peers.get(m) {
             None => {
@@ -289,16 +328,20 @@ pub fn writer_candidate(
                     "{m} comes first in the component and does not answer"
                 ));
             }
-            Some(p) if p.wsrep_cluster_state_uuid != s.wsrep_cluster_state_uuid => {
+            Some(p) if !same_cluster(p) => {
                 return Verdict::no(format!("{m} comes first and reports another cluster"));
             }
-            Some(p) => {
-                let v = serving(p, cfg.available_when_donor);
-                if v.ok {
-                    return Verdict::no(format!("{} is the writer", p.label()));
-                }
+            Some(p) if !incumbent && writable(p).ok => {
+                return Verdict::no(format!("{} comes first and can serve", p.label()));
             }
+            Some(_) => {}
         }
+    }
+    if incumbent {
+        return Verdict::yes(format!(
+            "writer: it stays while it can serve ({} member(s))",
+            members.len()
+        ));
     }
     Verdict::yes(format!(
         "writer: the first of {} member(s) that can serve",
@@ -321,7 +364,7 @@ pub struct Watch {
     /// Since when this node has been able to serve.
     pub serving_since: Option<Instant>,
     /// The candidate is unopposed: it has served for [`UNOPPOSED_AFTER`], and in the last
-    /// round every member after it in the component answered that it is neither the
+    /// round every other member of the component answered that it cannot serve or is neither the
     /// writer nor a candidate. It claims `/master` without the hold-off.
     pub unopposed: bool,
     /// The gcomm UUID each peer last reported, kept after it goes silent: what to evict
@@ -338,7 +381,6 @@ impl Watch {
         s: &NodeState,
         answers: Vec<(IpAddr, Option<NodeState>)>,
         now: Instant,
-        cfg: &HealthSettings,
     ) {
         let running = s.phase == Phase::Running && !s.draining;
         let answered = running && s.wsrep_cluster_status.is_some();
@@ -350,7 +392,7 @@ impl Watch {
             (true, false) => Some(self.timers.not_primary_since.unwrap_or(now)),
             _ => None,
         };
-        let me = serving(s, cfg.available_when_donor).ok;
+        let me = writable(s).ok;
         self.serving_since = match (me, self.serving_since) {
             (true, Some(t)) => Some(t),
             (true, None) => Some(now),
@@ -358,7 +400,12 @@ impl Watch {
         };
         let answered_now: BTreeMap<IpAddr, bool> = answers
             .iter()
-            .filter_map(|(a, st)| st.as_ref().map(|st| (*a, st.writer_candidate)))
+            .filter_map(|(a, st)| {
+                st.as_ref().map(|st| {
+                    let serves = writable(st).ok;
+                    (*a, st.writer_candidate && serves)
+                })
+            })
             .collect();
         for (a, st) in answers {
             match st {
@@ -377,22 +424,22 @@ impl Watch {
                 }
             }
         }
-        let v = writer_candidate(s, &self.peers, cfg);
+        let v = writer_candidate(s, &self.peers, self.candidate_since.is_some());
         self.candidate_since = match (v.ok, self.candidate_since) {
             (true, Some(t)) => Some(t),
             (true, None) => Some(now),
             (false, _) => None,
         };
-        let members = s.incoming_addresses();
-        let after = members
-            .iter()
-            .position(|a| Some(*a) == s.address)
-            .map_or(&[][..], |p| &members[p + 1..]);
+        let others: Vec<IpAddr> = s
+            .incoming_addresses()
+            .into_iter()
+            .filter(|a| Some(*a) != s.address)
+            .collect();
         self.unopposed = v.ok
             && self
                 .serving_since
                 .is_some_and(|t| now.saturating_duration_since(t) >= UNOPPOSED_AFTER)
-            && after
+            && others
                 .iter()
                 .all(|a| answered_now.get(a).is_some_and(|claims| !claims));
         self.candidate = Some(v);
@@ -400,8 +447,8 @@ impl Watch {
 
     /// `/master`: 200 only on the writer. `s` is the state now (a stop signal counts at
     /// once, whatever the last round saw).
-    pub fn writer(&self, s: &NodeState, now: Instant, cfg: &HealthSettings) -> Verdict {
-        let me = serving(s, cfg.available_when_donor);
+    pub fn writer(&self, s: &NodeState, now: Instant) -> Verdict {
+        let me = writable(s);
         if !me.ok {
             return me;
         }

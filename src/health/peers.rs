@@ -155,8 +155,7 @@ pub fn spawn(
                 let mut s = r.state.get();
                 r.flags.apply(&mut s);
                 let was = r.watch.get().candidate_since.is_some();
-                r.watch
-                    .update(|w| w.observe(&s, answers, Instant::now(), &cfg));
+                r.watch.update(|w| w.observe(&s, answers, Instant::now()));
                 let w = r.watch.get();
                 let candidate = w.candidate_since.is_some();
                 if candidate != was {

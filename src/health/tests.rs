@@ -40,6 +40,16 @@ fn donor(s: NodeState) -> NodeState {
         s.wsrep_local_state = Some(2);
         s.wsrep_local_state_comment = Some("Donor/Desynced".into());
         s.wsrep_desync = Some(true);
+        // A transfer that blocks it, or one it was never told about.
+        s.donor_blocks = true;
+    })
+}
+
+/// A donor whose joiner said its transfer does not block it (mariabackup, IST).
+fn serving_donor(s: NodeState) -> NodeState {
+    with(donor(s), |s| {
+        s.donor_blocks = false;
+        s.donor_reserved = true;
     })
 }
 
@@ -295,7 +305,7 @@ fn writer_table() {
             member(2),
             vec![member(1), member(3)],
             false,
-            "node1 (10.0.0.1) is the writer",
+            "node1 (10.0.0.1) comes first and can serve",
         ),
         (
             "a first member that does not answer may be the writer",
@@ -333,7 +343,7 @@ fn writer_table() {
             donor(member(1)),
             vec![member(2)],
             false,
-            "not Synced",
+            "blocks its writes",
         ),
         (
             "index 0 of a non-Primary component is not the writer",
@@ -365,7 +375,99 @@ fn writer_table() {
         ),
     ];
     for (name, s, others, want, phrase) in rows {
-        let v = writer_candidate(&s, &peers(&others), &cfg());
+        let v = writer_candidate(&s, &peers(&others), false);
+        assert_eq!(v.ok, want, "{name}: {v:?}");
+        assert!(
+            v.reason.contains(phrase),
+            "{name}: {v:?} should say {phrase:?}"
+        );
+    }
+}
+
+/// The writer stays the writer while it can serve: a member before it that serves again
+/// does not take the role back, and a node that is not the writer does not claim while
+/// another member claims and serves. Of two claimants the first in the order keeps it.
+#[test]
+fn the_writer_stays_while_it_can_serve() {
+    let claims = |s: NodeState| with(s, |s| s.writer_candidate = true);
+    // (why, this node, the others, incumbent, the verdict, its words)
+    type Row<'a> = (&'a str, NodeState, Vec<NodeState>, bool, bool, &'a str);
+    let rows: Vec<Row> = vec![
+        (
+            "the incumbent stays when the first member serves again",
+            member(2),
+            vec![member(1), member(3)],
+            true,
+            true,
+            "stays while it can serve",
+        ),
+        (
+            "the first member does not take it back from a claiming writer",
+            member(1),
+            vec![claims(member(2)), member(3)],
+            false,
+            false,
+            "node2 (10.0.0.2) is the writer",
+        ),
+        (
+            "nor does a later one",
+            member(3),
+            vec![member(1), claims(member(2))],
+            false,
+            false,
+            "node2 (10.0.0.2) is the writer",
+        ),
+        (
+            "of two claimants the first keeps it",
+            member(2),
+            vec![claims(member(1)), member(3)],
+            true,
+            false,
+            "node1 (10.0.0.1) is the writer",
+        ),
+        (
+            "the incumbent keeps it against a later claimant",
+            member(1),
+            vec![claims(member(2))],
+            true,
+            true,
+            "stays",
+        ),
+        (
+            "a claimant that cannot serve claims nothing",
+            member(1),
+            vec![claims(donor(member(2))), member(3)],
+            false,
+            true,
+            "first of 3",
+        ),
+        (
+            "a mariabackup donor keeps the writer role",
+            serving_donor(member(1)),
+            vec![member(2), member(3)],
+            true,
+            true,
+            "stays",
+        ),
+        (
+            "and the next member does not take it",
+            member(2),
+            vec![claims(serving_donor(member(1))), member(3)],
+            false,
+            false,
+            "node1 (10.0.0.1) is the writer",
+        ),
+        (
+            "the incumbent yields to a member before it that does not answer",
+            member(2),
+            vec![member(3)],
+            true,
+            false,
+            "does not answer",
+        ),
+    ];
+    for (name, s, others, incumbent, want, phrase) in rows {
+        let v = writer_candidate(&s, &peers(&others), incumbent);
         assert_eq!(v.ok, want, "{name}: {v:?}");
         assert!(
             v.reason.contains(phrase),
@@ -381,40 +483,61 @@ fn writer_table() {
 fn the_writer_moves_without_overlap() {
     let t0 = Instant::now();
     let at = |ms: u64| t0 + Duration::from_millis(ms);
-    let c = cfg();
     let (mut w1, mut w2) = (Watch::default(), Watch::default());
     let n1 = member(1);
     let n2 = member(2);
     let answer = |s: &NodeState| vec![(s.address.unwrap(), Some(s.clone()))];
     // Both see each other; node1 claims after the hold-off.
-    w1.observe(&n1, answer(&n2), at(0), &c);
-    w2.observe(&n2, answer(&n1), at(0), &c);
-    assert!(!w1.writer(&n1, at(500), &c).ok, "not before the hold-off");
-    assert!(w1.writer(&n1, at(3000), &c).ok);
-    assert!(!w2.writer(&n2, at(3000), &c).ok);
+    w1.observe(&n1, answer(&n2), at(0));
+    w2.observe(&n2, answer(&n1), at(0));
+    assert!(!w1.writer(&n1, at(500)).ok, "not before the hold-off");
+    assert!(w1.writer(&n1, at(3000)).ok);
+    assert!(!w2.writer(&n2, at(3000)).ok);
     // node1 drains: it answers 503 at once, node2 claims only after its own hold-off.
     let n1d = with(n1.clone(), |s| s.draining = true);
-    assert!(!w1.writer(&n1d, at(3100), &c).ok, "draining counts at once");
-    w2.observe(&n2, answer(&n1d), at(3500), &c);
-    assert!(!w2.writer(&n2, at(5000), &c).ok);
+    assert!(!w1.writer(&n1d, at(3100)).ok, "draining counts at once");
+    w2.observe(&n2, answer(&n1d), at(3500));
+    assert!(!w2.writer(&n2, at(5000)).ok);
     // Its galera-init exits before Galera's view drops it: it stays one that cannot serve.
-    w2.observe(&n2, vec![(n1.address.unwrap(), None)], at(4500), &c);
-    assert!(w2.writer(&n2, at(6500), &c).ok);
-    // node1 comes back Synced (index 0 again): node2 steps down at its next round,
-    // node1 claims only after the hold-off, so they never overlap.
+    w2.observe(&n2, vec![(n1.address.unwrap(), None)], at(4500));
+    assert!(w2.writer(&n2, at(6500)).ok);
+    // node1 comes back Synced (index 0 again): no failback. node2 stays the writer, and
+    // node1, which sees node2 claim, never becomes a candidate.
     let n1b = n1.clone();
+    let n2c = with(n2.clone(), |s| s.writer_candidate = true);
     let mut w1b = Watch::default();
-    w1b.observe(&n1b, answer(&n2), at(10_000), &c);
-    w2.observe(&n2, answer(&n1b), at(10_900), &c);
-    assert!(!w2.writer(&n2, at(10_900), &c).ok, "steps down at once");
-    assert!(!w1b.writer(&n1b, at(12_000), &c).ok);
-    assert!(w1b.writer(&n1b, at(13_000), &c).ok);
-    // A candidate that stops qualifying loses the claim and waits again.
+    w1b.observe(&n1b, answer(&n2c), at(10_000));
+    w2.observe(&n2, answer(&n1b), at(10_900));
+    assert!(w2.writer(&n2, at(10_900)).ok, "node2 stays the writer");
+    assert!(
+        !w1b.writer(&n1b, at(13_000)).ok,
+        "node1 does not take it back"
+    );
+    // node2 drains: node1 takes over at once (node3 answers that it is no candidate).
+    let n2d = with(n2c.clone(), |s| s.draining = true);
+    let n3 = member(3);
+    let both = |second: &NodeState| {
+        vec![
+            (second.address.unwrap(), Some(second.clone())),
+            (n3.address.unwrap(), Some(n3.clone())),
+        ]
+    };
+    w1b.observe(&n1b, both(&n2d), at(14_000));
+    assert!(w1b.writer(&n1b, at(14_000)).ok, "unopposed: at once");
+    // A candidate that stops qualifying loses the claim, and waits out the hold-off when
+    // a member does not answer.
     let n1x = with(n1b.clone(), |s| s.wsrep_local_state = Some(2));
-    w1b.observe(&n1x, answer(&n2), at(14_000), &c);
-    w1b.observe(&n1b, answer(&n2), at(15_000), &c);
-    assert!(!w1b.writer(&n1b, at(17_000), &c).ok);
-    assert!(w1b.writer(&n1b, at(18_000), &c).ok);
+    w1b.observe(&n1x, both(&n2d), at(15_000));
+    let silent3 = vec![
+        (n2d.address.unwrap(), Some(n2d.clone())),
+        (n3.address.unwrap(), None),
+    ];
+    w1b.observe(&n1b, silent3, at(16_000));
+    assert!(
+        !w1b.writer(&n1b, at(16_000)).ok,
+        "node3 does not answer: the hold-off"
+    );
+    assert!(w1b.writer(&n1b, at(19_000)).ok);
 }
 
 #[test]
@@ -426,20 +549,20 @@ fn watch_keeps_the_liveness_timers() {
     let np = with(member(3), |s| {
         s.wsrep_cluster_status = Some("non-Primary".into())
     });
-    w.observe(&member(3), vec![(ip(1), None)], at(0), &c);
+    w.observe(&member(3), vec![(ip(1), None)], at(0));
     assert_eq!(w.timers.not_primary_since, None);
-    w.observe(&np, vec![(ip(1), None)], at(5), &c);
-    w.observe(&np, vec![(ip(1), None)], at(9), &c);
+    w.observe(&np, vec![(ip(1), None)], at(5));
+    w.observe(&np, vec![(ip(1), None)], at(9));
     assert_eq!(w.timers.not_primary_since, Some(at(5)));
     assert!(live(&np, &w.timers, at(64), &c).ok);
     assert!(!live(&np, &w.timers, at(65), &c).ok);
-    w.observe(&np, vec![(ip(1), Some(member(1)))], at(66), &c);
+    w.observe(&np, vec![(ip(1), Some(member(1)))], at(66));
     assert!(live(&np, &w.timers, at(67), &c).ok, "a peer answers again");
     let silent = with(member(3), |s| s.wsrep_cluster_status = None);
-    w.observe(&silent, vec![], at(70), &c);
+    w.observe(&silent, vec![], at(70));
     assert_eq!(w.timers.unanswered_since, Some(at(70)));
     assert_eq!(w.timers.not_primary_since, None);
-    w.observe(&member(3), vec![], at(71), &c);
+    w.observe(&member(3), vec![], at(71));
     assert_eq!(w.timers.unanswered_since, None);
 }
 
@@ -449,7 +572,7 @@ fn a_donor_reservation_holds_until_every_joiner_released_it() {
     let mut s = member(1);
     flags.apply(&mut s);
     assert!(!s.donor_reserved);
-    let r = flags.reserve_donor(Some(ip(4)));
+    let r = flags.reserve_donor(Some(ip(4)), true);
     assert_eq!(r.served_ms_ago, None, "never served: no pause");
     assert_eq!(r.pause(Duration::from_secs(2)), Duration::ZERO);
     flags.apply(&mut s);
@@ -458,7 +581,7 @@ fn a_donor_reservation_holds_until_every_joiner_released_it() {
         !serving(&s, false).ok,
         "a reserved donor leaves the read pool"
     );
-    flags.reserve_donor(Some(ip(5)));
+    flags.reserve_donor(Some(ip(5)), true);
     flags.release_donor(Some(ip(4)));
     flags.apply(&mut s);
     assert!(s.donor_reserved, "the second joiner still holds it");
@@ -472,7 +595,7 @@ fn a_donor_reservation_holds_until_every_joiner_released_it() {
 fn a_joiner_waits_what_is_left_of_the_drain_delay_since_its_donor_last_served() {
     let flags = Flags::default();
     flags.served();
-    let r = flags.reserve_donor(None);
+    let r = flags.reserve_donor(None, true);
     let d = Duration::from_secs(2);
     assert!(r.served_ms_ago.is_some_and(|ms| ms < 1000), "{r:?}");
     assert!(
@@ -500,34 +623,43 @@ fn a_joiner_waits_what_is_left_of_the_drain_delay_since_its_donor_last_served() 
 fn an_unopposed_candidate_claims_at_once() {
     let t0 = Instant::now();
     let at = |ms: u64| t0 + Duration::from_millis(ms);
-    let c = cfg();
     let n1d = with(member(1), |s| s.draining = true);
     let n3 = member(3);
     let n3c = with(member(3), |s| s.writer_candidate = true);
     let answers =
         |third: Option<&NodeState>| vec![(ip(1), Some(n1d.clone())), (ip(3), third.cloned())];
-    let cases: [(&str, Option<&NodeState>, u64, bool); 4] = [
+    // (why, node3's answer, how long node2 served, at once, after the hold-off)
+    let cases: [(&str, Option<&NodeState>, u64, bool, bool); 4] = [
         (
             "the writer drains, node3 answers: at once",
             Some(&n3),
             2000,
             true,
+            true,
         ),
         (
-            "node3 is a candidate too: the hold-off",
+            "node3 claims already: it keeps the role",
             Some(&n3c),
             2000,
             false,
+            false,
         ),
-        ("node3 does not answer: the hold-off", None, 2000, false),
+        (
+            "node3 does not answer: the hold-off",
+            None,
+            2000,
+            false,
+            true,
+        ),
         (
             "serving for less than a round: the hold-off",
             Some(&n3),
             1000,
             false,
+            true,
         ),
     ];
-    for (why, third, served_for, at_once) in cases {
+    for (why, third, served_for, at_once, eventually) in cases {
         let mut w = Watch::default();
         let n2 = member(2);
         // Serving from 0 on; node1 was the writer until it drained.
@@ -535,14 +667,14 @@ fn an_unopposed_candidate_claims_at_once() {
             &n2,
             vec![(ip(1), Some(member(1))), (ip(3), Some(n3.clone()))],
             at(0),
-            &c,
         );
-        assert!(!w.writer(&n2, at(0), &c).ok, "{why}: node1 serves");
-        w.observe(&n2, answers(third), at(served_for), &c);
-        assert_eq!(w.writer(&n2, at(served_for), &c).ok, at_once, "{why}");
-        assert!(
-            w.writer(&n2, at(served_for + 3000), &c).ok,
-            "{why}: after the hold-off in any case"
+        assert!(!w.writer(&n2, at(0)).ok, "{why}: node1 serves");
+        w.observe(&n2, answers(third), at(served_for));
+        assert_eq!(w.writer(&n2, at(served_for)).ok, at_once, "{why}");
+        assert_eq!(
+            w.writer(&n2, at(served_for + 3000)).ok,
+            eventually,
+            "{why}: after the hold-off"
         );
     }
 }

@@ -371,13 +371,19 @@ impl Host<'_> {
     fn reserve_donor(&self, sup: &mut Supervisor, donor: &ExpectedDonor) -> Result<(), NodeError> {
         let settings = self.settings;
         let own = self.state.get().address;
-        let ExpectedDonor { name, address, ist } = donor;
+        let ExpectedDonor {
+            name,
+            address,
+            ist,
+            blocks,
+        } = donor;
         let how = if *ist { "IST" } else { "SST" };
         match crate::peer::client::reserve_donor(
             *address,
             settings.http_port,
             own.unwrap_or(IpAddr::from([127, 0, 0, 1])),
             settings.cluster_key.as_ref(),
+            crate::peer::client::Transfer { blocks: *blocks },
         ) {
             Ok(r) => {
                 let pause = r.pause(settings.drain_delay);

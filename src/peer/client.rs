@@ -163,10 +163,11 @@ pub fn reserve_donor(
     port: u16,
     own: IpAddr,
     key: Option<&ClusterKey>,
+    transfer: Transfer,
 ) -> Result<Reservation, AnswerError> {
     let agent = reservation_agent(port, own, key);
     let Prepared { req, token } = agent.post(addr, RESERVATION_PATH);
-    let mut r = req.send_empty()?;
+    let mut r = req.send_json(transfer)?;
     let body = agent.read_answer(token.as_deref(), &mut r, MAX_RESERVATION_ANSWER)?;
     // A donor of an earlier version answers text: the joiner waits the whole delay.
     Ok(serde_json::from_slice(&body).unwrap_or(Reservation {
@@ -205,6 +206,15 @@ pub fn announce_exit(
     let agent = PeerAgent::new(port, Some(own), key.cloned(), timeout);
     agent.post(addr, EVICT_PATH).req.send_json(notice)?;
     Ok(())
+}
+
+/// What a joiner tells its donor about the transfer it is about to take (the body of
+/// `POST /reserve-donor`; a joiner of an earlier version sends none: it counts as
+/// blocking).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Transfer {
+    /// The transfer blocks the donor's writes while it runs (an rsync SST).
+    pub blocks: bool,
 }
 
 /// Where a joiner reserves its donor.

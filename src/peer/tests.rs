@@ -267,7 +267,13 @@ fn a_reservation_is_trusted_only_with_the_right_key() {
     ];
     for (server, client, want) in cases {
         let (port, _) = serve(server.map(key));
-        let got = client::reserve_donor(LOCAL, port, own, client.map(key).as_ref());
+        let got = client::reserve_donor(
+            LOCAL,
+            port,
+            own,
+            client.map(key).as_ref(),
+            client::Transfer { blocks: true },
+        );
         match (want, got) {
             (Ok(()), Ok(r)) => assert_eq!(r.served_ms_ago, Some(500)),
             (Err(why), Err(e)) => assert!(e.to_string().contains(why), "server {server:?}: {e}"),

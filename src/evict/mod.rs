@@ -25,6 +25,11 @@
 //! backup: each evicts the member itself if it is still in its component
 //! [`BACKUP_AFTER`] later.
 //!
+//! An eviction never keeps a component Primary that Galera's quorum would not: a node
+//! evicts only while it and the members that answer it are a majority of its component
+//! without the dead one ([`majority_without`]). A component of two that loses one goes
+//! non-Primary as it always did, and a node cut off from the others evicts nobody.
+//!
 //! Silence alone never evicts. The UUID evicted is one that a dead process had; a restarted
 //! mariadbd has another and joins as any node does. Each survivor keeps the UUIDs it
 //! evicted in its own list until the evicted node is back with a new UUID
@@ -157,6 +162,20 @@ pub fn suspects(
 pub fn first_survivor(own: &NodeState, dead: IpAddr) -> bool {
     own.address.is_some()
         && own.incoming_addresses().into_iter().find(|a| *a != dead) == own.address
+}
+
+/// Whether this node and the members that answered it (`answered`) are a majority of its
+/// component without `dead`: only then may it evict. An eviction must never keep a
+/// component Primary that Galera's own quorum would not: a component of two that loses one
+/// goes non-Primary as before, and a node cut off from the others (whatever its probes
+/// say) evicts nobody.
+pub fn majority_without(own: &NodeState, dead: IpAddr, answered: &[IpAddr]) -> bool {
+    let members = own.incoming_addresses();
+    let alive = members
+        .iter()
+        .filter(|a| **a != dead && (Some(**a) == own.address || answered.contains(a)))
+        .count();
+    members.contains(&dead) && alive * 2 > members.len()
 }
 
 /// Whether `dead` is still a member of the component of the node whose state is `own`: a

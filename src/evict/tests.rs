@@ -266,3 +266,43 @@ fn a_backup_evicts_only_a_member_still_there() {
     };
     assert!(!still_member(&cut_off, ip(1)), "no component to evict from");
 }
+
+#[test]
+fn only_a_majority_evicts() {
+    let three = node(1, OWN, &[1, 2, 3]);
+    let cases = [
+        (
+            &three,
+            3,
+            vec![ip(2)],
+            true,
+            "two of three remain and answer",
+        ),
+        (
+            &three,
+            3,
+            vec![],
+            false,
+            "cut off from node 2: one of three",
+        ),
+        (
+            &three,
+            3,
+            vec![ip(2), ip(3)],
+            true,
+            "the dead one answering too counts nothing",
+        ),
+        (&three, 4, vec![ip(2), ip(3)], false, "not a member"),
+    ];
+    for (own, dead, answered, want, name) in cases {
+        assert_eq!(majority_without(own, ip(dead), &answered), want, "{name}");
+    }
+    let two = node(1, OWN, &[1, 2]);
+    assert!(
+        !majority_without(&two, ip(2), &[]),
+        "a component of two that loses one goes non-Primary, as without galera-init"
+    );
+    let five = node(1, OWN, &[1, 2, 3, 4, 5]);
+    assert!(majority_without(&five, ip(5), &[ip(2), ip(3)]));
+    assert!(!majority_without(&five, ip(5), &[ip(2)]));
+}

@@ -267,6 +267,14 @@ async fn evict_handler(
     let Some(dead) = origin else {
         return refuse("the sender did not name itself".into());
     };
+    let answered: Vec<IpAddr> = ctx.watch.get().peers.keys().copied().collect();
+    if !evict::majority_without(&own, dead, &answered) {
+        return refuse(
+            "this node and the members that answer it are no majority of the component \
+             without it: Galera's own quorum decides"
+                .into(),
+        );
+    }
     if evict::first_survivor(&own, dead) {
         return match evict_now(&ctx, dead, &notice, "").await {
             Ok(()) => text(&Verdict::yes("evicted")),
@@ -281,7 +289,9 @@ async fn evict_handler(
     );
     tokio::spawn(async move {
         tokio::time::sleep(evict::BACKUP_AFTER).await;
-        if evict::still_member(&ctx.current(), dead) {
+        let now = ctx.current();
+        let answered: Vec<IpAddr> = ctx.watch.get().peers.keys().copied().collect();
+        if evict::still_member(&now, dead) && evict::majority_without(&now, dead, &answered) {
             let _ = evict_now(&ctx, dead, &notice, " (as a backup)").await;
         }
     });

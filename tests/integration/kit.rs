@@ -191,7 +191,15 @@ pub fn cold_start_with(
                     .is_some_and(|m| m.len() == 3 && m.iter().all(|m| m["volume_id"].is_string()))
             })
         });
-        assert!(whole, "{a} records every member of its view by volume");
+        assert!(
+            whole,
+            "{a} records every member of its view by volume: {}\n{}",
+            node_state(*a).map_or("no answer".to_string(), |s| format!(
+                "last_view {} size {} conf {}",
+                s["last_view"], s["wsrep_cluster_size"], s["wsrep_cluster_conf_id"]
+            )),
+            logs(&refs)
+        );
     }
     (nodes, running, took)
 }

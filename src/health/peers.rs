@@ -1,4 +1,4 @@
-//! The health thread: once a second (and at once when nudged) it asks this node's peers
+//! The health thread: twice a second (and at once when nudged) it asks this node's peers
 //! for their state, and keeps the [`Watch`] that `/live` and `/master` read.
 
 use std::collections::BTreeMap;

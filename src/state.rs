@@ -116,6 +116,11 @@ pub struct NodeState {
     /// It is the writer candidate, or claims `/master` (its health thread's last round):
     /// a node that could take over the writes from it waits out the hold-off.
     pub writer_candidate: bool,
+    /// For how many seconds it has been the writer (answered `/master` 200) without a break,
+    /// as of its health thread's last round (`None`: it is not the writer). A joiner keeps
+    /// its state transfer from blocking a writer that clients have been using
+    /// ([`crate::decision::donor::settled_writer`]).
+    pub writer_secs: Option<u64>,
     /// How much data its datadir holds, in bytes, without Galera's cache and InnoDB's redo
     /// log (measured while mariadbd runs): what a full state transfer from it copies.
     pub data_bytes: Option<u64>,
@@ -175,6 +180,11 @@ pub struct NodeState {
     /// the state peers exchange).
     #[serde(skip)]
     pub wsrep_status: BTreeMap<String, String>,
+    /// The component's members (`wsrep_incoming_addresses`) at the last reading that named
+    /// any, kept while the server does not answer: the nodes told when mariadbd dies (the
+    /// reading after its death may come before the supervisor reaps it).
+    #[serde(skip)]
+    pub last_members: Vec<IpAddr>,
 }
 
 impl NodeState {

@@ -511,12 +511,13 @@ impl Host<'_> {
         let (Some(uuid), Some(own)) = (s.wsrep_gcomm_uuid.clone(), s.address) else {
             return;
         };
-        let mut peers = s.incoming_addresses();
+        let mut peers = s.last_members.clone();
         peers.extend(s.known.iter().copied());
         peers.sort();
         peers.dedup();
         peers.retain(|a| *a != own);
         if peers.is_empty() {
+            log::info!("mariadbd died; this node knows no other member to tell");
             return;
         }
         let how = if code >= 128 {

@@ -98,6 +98,10 @@ pub fn apply(s: &mut NodeState, vars: Option<&HashMap<String, String>>) {
     s.wsrep_cluster_size = num("wsrep_cluster_size");
     s.wsrep_cluster_conf_id = num("wsrep_cluster_conf_id");
     s.wsrep_incoming_addresses = get("wsrep_incoming_addresses");
+    let members = s.incoming_addresses();
+    if !members.is_empty() {
+        s.last_members = members;
+    }
     // Kept while the server does not answer: its peers are told this one when it dies.
     if let Some(u) = get("wsrep_gcomm_uuid").filter(|u| crate::galera::grastate::is_uuid(u)) {
         s.wsrep_gcomm_uuid = Some(u);
@@ -202,6 +206,12 @@ mod tests {
             s.position(),
             Some(17),
             "the last committed position is kept"
+        );
+        assert!(s.incoming_addresses().is_empty());
+        assert_eq!(
+            s.last_members.len(),
+            3,
+            "the last members are kept: those told if the server died"
         );
         s.phase = Phase::Stopping;
         apply(&mut s, Some(&vars));

@@ -43,6 +43,38 @@ pub fn method(setting: SstSetting, donors: &[&NodeState]) -> SstMethod {
 /// How long a node must have been Synced to come first among a joiner's donors.
 pub const DONOR_SETTLE: Duration = Duration::from_secs(30);
 
+/// How long a node must have been the writer for a joiner to spare it a blocking transfer:
+/// past a cluster's formation (joiners that start with the seed decide within seconds),
+/// clients write there.
+pub const WRITER_SETTLE: Duration = Duration::from_secs(30);
+
+/// Whether `s` has been the writer for [`WRITER_SETTLE`]: a joiner's SST must not block it.
+pub fn settled_writer(s: &NodeState) -> bool {
+    s.writer_secs.is_some_and(|t| t >= WRITER_SETTLE.as_secs())
+}
+
+/// The donors a joiner names (Synced nodes of `known`, in order) and the SST method it asks
+/// for, the component being `primary`. The method follows the data's size
+/// ([`method`]); an rsync SST blocks its donor's writes, so a settled writer
+/// ([`settled_writer`]) is named last, and when it is still the first (the only node that
+/// can give the state), the joiner asks for mariabackup instead, which keeps the writer
+/// taking writes while it copies. An operator's fixed method is kept.
+pub fn choose<'a>(
+    setting: SstSetting,
+    known: &[&'a NodeState],
+    primary: &NodeState,
+) -> (Vec<&'a NodeState>, SstMethod) {
+    let by_size = method(setting, &order(known, primary, false));
+    let donors = order(known, primary, by_size == SstMethod::Rsync);
+    let method = match (setting, by_size, donors.first()) {
+        (SstSetting::Auto, SstMethod::Rsync, Some(d)) if settled_writer(d) => {
+            SstMethod::Mariabackup
+        }
+        _ => by_size,
+    };
+    (donors, method)
+}
+
 /// The node a joiner expects Galera to pick as its donor.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ExpectedDonor {
@@ -61,10 +93,16 @@ pub struct ExpectedDonor {
 /// (lowest `wsrep_local_index`) last, so a joiner does not knock the node taking the writes
 /// out of sync; nodes Synced for less than [`DONOR_SETTLE`] after every other, the longest
 /// Synced of them first (a node that has just received its own state transfer has been seen
-/// to fail as a mariabackup donor). The index order is the component's member list as
-/// `primary` reports it (`wsrep_incoming_addresses` follows the index): each node's own
-/// index is read at its own moment and may lag a view change.
-pub fn order<'a>(known: &[&'a NodeState], primary: &NodeState) -> Vec<&'a NodeState> {
+/// to fail as a mariabackup donor). With `spare_writer` (the transfer would block its
+/// donor), a settled writer ([`settled_writer`]) comes after every other node. The index
+/// order is the component's member list as `primary` reports it
+/// (`wsrep_incoming_addresses` follows the index): each node's own index is read at its own
+/// moment and may lag a view change.
+pub fn order<'a>(
+    known: &[&'a NodeState],
+    primary: &NodeState,
+    spare_writer: bool,
+) -> Vec<&'a NodeState> {
     let members = primary.incoming_addresses();
     let rank = |s: &NodeState| -> i64 {
         s.address
@@ -78,10 +116,11 @@ pub fn order<'a>(known: &[&'a NodeState], primary: &NodeState) -> Vec<&'a NodeSt
         .filter(|s| s.is_synced() && !s.node_name.is_empty())
         .collect();
     synced.sort_by_key(|s| {
+        let last = spare_writer && settled_writer(s);
         if recent(s) {
-            (true, Reverse(s.synced_secs.unwrap_or(0) as i64))
+            (last, true, Reverse(s.synced_secs.unwrap_or(0) as i64))
         } else {
-            (false, Reverse(rank(s)))
+            (last, false, Reverse(rank(s)))
         }
     });
     synced
@@ -162,6 +201,13 @@ mod tests {
             wsrep_last_committed: Some(1000),
             wsrep_local_cached_downto: cached,
             ..NodeState::default()
+        }
+    }
+
+    fn synced_node(n: u8) -> NodeState {
+        NodeState {
+            wsrep_incoming_addresses: Some("10.0.0.1:3306,10.0.0.2:3306,10.0.0.3:3306".into()),
+            ..synced(n, None)
         }
     }
 
@@ -292,10 +338,103 @@ mod tests {
         let mut joining = synced(5, None);
         joining.wsrep_local_state = Some(1);
         let known = [&newest, &joining, &writer, &newer, &old];
-        let names: Vec<&str> = order(&known, &writer)
+        let names: Vec<&str> = order(&known, &writer, false)
             .iter()
             .map(|s| s.node_name.as_str())
             .collect();
         assert_eq!(names, ["n2", "n1", "n3", "n4"]);
+    }
+
+    /// Growth: the seed has been the writer for minutes; joiners must not block it.
+    #[test]
+    fn a_settled_writer_is_spared_a_blocking_transfer() {
+        let small = |n: u8, synced: u64, writer: Option<u64>| {
+            let mut s = synced_node(n);
+            s.synced_secs = Some(synced);
+            s.writer_secs = writer;
+            s.data_bytes = Some(10 << 20);
+            s
+        };
+        let seed = small(1, 300, Some(300));
+        let forming = small(1, 5, Some(2));
+        let fresh = small(2, 3, None);
+        let other = small(3, 300, None);
+        let big = |mut s: NodeState| {
+            s.data_bytes = Some(RSYNC_LIMIT * 2);
+            s
+        };
+        let (big_seed, big_fresh) = (big(seed.clone()), big(fresh.clone()));
+        let rsync = SstMethod::Rsync;
+        let mariabackup = SstMethod::Mariabackup;
+        let auto = SstSetting::Auto;
+        /// What the case is, the setting, the Synced nodes, the donors named, the method.
+        type Case<'a> = (
+            &'a str,
+            SstSetting,
+            Vec<&'a NodeState>,
+            &'a [&'a str],
+            SstMethod,
+        );
+        let cases: &[Case] = &[
+            (
+                "a cluster forming: the seed gives rsync SSTs (the writer for seconds only)",
+                auto,
+                vec![&forming],
+                &["n1"],
+                rsync,
+            ),
+            (
+                "the settled writer is the only donor: mariabackup, it keeps taking writes",
+                auto,
+                vec![&seed],
+                &["n1"],
+                mariabackup,
+            ),
+            (
+                "another node can give it: rsync from that one, even newly Synced, the \
+                 writer last",
+                auto,
+                vec![&seed, &fresh],
+                &["n2", "n1"],
+                rsync,
+            ),
+            (
+                "the same with a settled member",
+                auto,
+                vec![&seed, &other, &fresh],
+                &["n3", "n2", "n1"],
+                rsync,
+            ),
+            (
+                "large data: mariabackup anyway, the settled writer before the newly Synced",
+                auto,
+                vec![&big_seed, &big_fresh],
+                &["n1", "n2"],
+                mariabackup,
+            ),
+            (
+                "an operator's rsync is kept, the writer named last",
+                SstSetting::Fixed(rsync),
+                vec![&seed, &fresh],
+                &["n2", "n1"],
+                rsync,
+            ),
+            (
+                "an operator's rsync is kept even when only the writer can give it",
+                SstSetting::Fixed(rsync),
+                vec![&seed],
+                &["n1"],
+                rsync,
+            ),
+        ];
+        for (name, setting, known, want_order, want_method) in cases {
+            let (donors, method) = choose(*setting, known, known[0]);
+            let names: Vec<&str> = donors.iter().map(|s| s.node_name.as_str()).collect();
+            assert_eq!(
+                (names.as_slice(), method),
+                (*want_order, *want_method),
+                "{name}"
+            );
+        }
     }
 }

@@ -176,8 +176,7 @@ fn join(
 ) -> Plan {
     let cluster = primary.wsrep_cluster_state_uuid.as_deref();
     let everyone: Vec<&NodeState> = known.iter().map(|(_, s)| *s).collect();
-    let donors = donor::order(&everyone, primary);
-    let sst_method = donor::method(i.params.sst, &donors);
+    let (donors, sst_method) = donor::choose(i.params.sst, &everyone, primary);
     if let Some(plan) = queue(i, known, primary, sst_method) {
         return plan;
     }

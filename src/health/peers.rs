@@ -121,7 +121,8 @@ pub struct Round {
 /// The watch sees the state as the endpoints answer it, `flags` applied: a node that drains
 /// or is reserved as a donor is no writer candidate either, so after its reservation it
 /// waits out the hold-off again before it claims `/master`. Each round publishes whether
-/// this node is the writer candidate (peers read it on `/state`); a nudge, or this node's
+/// this node is the writer candidate, and for how long it has been the writer (peers read
+/// both on `/state`); a nudge, or this node's
 /// own drain, starts a round at once, and the drain nudges the peers too. After each round
 /// the members that did not answer are probed, and those proven dead evicted
 /// ([`crate::evict`]).
@@ -136,6 +137,7 @@ pub fn spawn(
         .spawn(move || {
             let mut drained = false;
             let mut proven = BTreeMap::new();
+            let mut writer_since: Option<Instant> = None;
             loop {
                 let s = r.state.get();
                 let client = HttpPeers::with_timeout(port, s.address, key.clone(), TIMEOUT);
@@ -159,7 +161,11 @@ pub fn spawn(
                 let w = r.watch.get();
                 let candidate = w.candidate_since.is_some();
                 if candidate != was {
-                    let why = w.candidate.map(|v| v.reason).unwrap_or_default();
+                    let why = w
+                        .candidate
+                        .as_ref()
+                        .map(|v| v.reason.clone())
+                        .unwrap_or_default();
                     match (candidate, w.unopposed) {
                         (true, true) => log::info!("the writer from now on (unopposed): {why}"),
                         (true, false) => log::info!(
@@ -169,7 +175,16 @@ pub fn spawn(
                         (false, _) => log::info!("not the writer (candidate) any more: {why}"),
                     }
                 }
-                r.state.update(|s| s.writer_candidate = candidate);
+                let now = Instant::now();
+                writer_since = match (w.writer(&s, now).ok, writer_since) {
+                    (true, since) => Some(since.unwrap_or(now)),
+                    (false, _) => None,
+                };
+                let writer_secs = writer_since.map(|t| now.duration_since(t).as_secs());
+                r.state.update(|s| {
+                    s.writer_candidate = candidate;
+                    s.writer_secs = writer_secs;
+                });
                 if cfg.evict_on_proof {
                     evict_the_dead(&r, &s, &answered, (port, &cfg), &mut proven);
                 }

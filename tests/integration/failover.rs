@@ -125,20 +125,6 @@ fn gcomm_uuid(addr: Ipv4Addr) -> String {
     uuid.unwrap()
 }
 
-/// Waits until every node of `addrs` is Synced in one component of them all, as its own
-/// galera-init sees it.
-fn all_synced(addrs: &[Ipv4Addr]) {
-    for a in addrs {
-        assert!(
-            wait_until(FORM, || node_state(*a).is_some_and(|s| {
-                s["wsrep_local_state"] == 4 && s["wsrep_cluster_size"] == addrs.len()
-            })),
-            "{a} is Synced in a component of {}",
-            addrs.len()
-        );
-    }
-}
-
 /// Waits until every node of `addrs` but `victim` has heard `victim` report its gcomm
 /// UUID (`uuid`) in a health round: what a survivor evicts once it is proven dead.
 fn heard_by_all(addrs: &[Ipv4Addr], victim: Ipv4Addr, uuid: &str) {

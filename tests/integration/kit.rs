@@ -314,3 +314,17 @@ pub fn config_value(r: &Running, key: &str) -> Option<String> {
         .find_map(|l| l.strip_prefix(key)?.trim_start().strip_prefix('='))
         .map(|v| v.trim().to_string())
 }
+
+/// Waits until every node of `addrs` is Synced in one component of them all, as its own
+/// galera-init sees it.
+pub fn all_synced(addrs: &[Ipv4Addr]) {
+    for a in addrs {
+        assert!(
+            wait_until(FORM, || node_state(*a).is_some_and(|s| {
+                s["wsrep_local_state"] == 4 && s["wsrep_cluster_size"] == addrs.len()
+            })),
+            "{a} is Synced in a component of {}",
+            addrs.len()
+        );
+    }
+}

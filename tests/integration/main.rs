@@ -17,3 +17,4 @@ mod proxy;
 mod soak;
 mod supervisor;
 mod swarm;
+mod writer;

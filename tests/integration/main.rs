@@ -4,6 +4,7 @@
 //! namespace lab ([`lab`]) and need root; the suite runs them one at a time
 //! (`--test-threads=1`, see scripts/test.sh) to stay within two cores.
 
+mod clients;
 mod cluster;
 mod election;
 mod failover;

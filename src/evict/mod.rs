@@ -178,6 +178,40 @@ pub fn majority_without(own: &NodeState, dead: IpAddr, answered: &[IpAddr]) -> b
     members.contains(&dead) && alive * 2 > members.len()
 }
 
+/// What a survivor does once a member's death is proven.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    /// It evicts at once: it is the first of the other members ([`first_survivor`]).
+    First,
+    /// It evicts only if the member is still in its component [`BACKUP_AFTER`] later.
+    Backup,
+}
+
+/// Why a survivor evicts nobody, though a member's death is proven.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum NoEviction {
+    /// This node and the members that answer it are no majority without the dead one.
+    #[error(
+        "this node and the members that answer it are no majority of the component \
+         without it: Galera's own quorum decides"
+    )]
+    NoMajority,
+}
+
+/// The one rule both proofs follow: the role of the node whose state is `own` once the
+/// member at `dead` is proven dead, the members that answered its last round being
+/// `answered` ([`majority_without`], then [`first_survivor`]).
+pub fn role(own: &NodeState, dead: IpAddr, answered: &[IpAddr]) -> Result<Role, NoEviction> {
+    if !majority_without(own, dead, answered) {
+        return Err(NoEviction::NoMajority);
+    }
+    Ok(if first_survivor(own, dead) {
+        Role::First
+    } else {
+        Role::Backup
+    })
+}
+
 /// Whether `dead` is still a member of the component of the node whose state is `own`: a
 /// backup evicts only then.
 pub fn still_member(own: &NodeState, dead: IpAddr) -> bool {

@@ -306,3 +306,35 @@ fn only_a_majority_evicts() {
     assert!(majority_without(&five, ip(5), &[ip(2), ip(3)]));
     assert!(!majority_without(&five, ip(5), &[ip(2)]));
 }
+
+/// Both proofs follow one rule: no majority without the dead one, no eviction; else the
+/// first of the other members evicts at once and the rest back it up.
+#[test]
+fn the_role_of_a_survivor() {
+    let first = node(2, OWN, &[1, 2, 3]);
+    let second = node(3, OWN, &[1, 2, 3]);
+    let cases = [
+        (
+            &first,
+            vec![ip(3)],
+            Ok(Role::First),
+            "first of the others, node 3 answers",
+        ),
+        (&second, vec![ip(2)], Ok(Role::Backup), "node 2 comes first"),
+        (
+            &first,
+            vec![],
+            Err(NoEviction::NoMajority),
+            "alone without node 1",
+        ),
+        (
+            &second,
+            vec![],
+            Err(NoEviction::NoMajority),
+            "alone, not first either",
+        ),
+    ];
+    for (own, answered, want, name) in cases {
+        assert_eq!(role(own, ip(1), &answered), want, "{name}");
+    }
+}

@@ -267,19 +267,15 @@ async fn evict_handler(
     let Some(dead) = origin else {
         return refuse("the sender did not name itself".into());
     };
-    let answered: Vec<IpAddr> = ctx.watch.get().peers.keys().copied().collect();
-    if !evict::majority_without(&own, dead, &answered) {
-        return refuse(
-            "this node and the members that answer it are no majority of the component \
-             without it: Galera's own quorum decides"
-                .into(),
-        );
-    }
-    if evict::first_survivor(&own, dead) {
-        return match evict_now(&ctx, dead, &notice, "").await {
-            Ok(()) => text(&Verdict::yes("evicted")),
-            Err(why) => refuse(why),
-        };
+    match evict::role(&own, dead, &ctx.watch.get().answered) {
+        Err(why) => return refuse(why.to_string()),
+        Ok(evict::Role::First) => {
+            return match evict_now(&ctx, dead, &notice, "").await {
+                Ok(()) => text(&Verdict::yes("evicted")),
+                Err(why) => refuse(why),
+            };
+        }
+        Ok(evict::Role::Backup) => {}
     }
     log::info!(
         "{who}'s mariadbd {}: the first of the other members evicts it; this node does if it \
@@ -290,8 +286,9 @@ async fn evict_handler(
     tokio::spawn(async move {
         tokio::time::sleep(evict::BACKUP_AFTER).await;
         let now = ctx.current();
-        let answered: Vec<IpAddr> = ctx.watch.get().peers.keys().copied().collect();
-        if evict::still_member(&now, dead) && evict::majority_without(&now, dead, &answered) {
+        if evict::still_member(&now, dead)
+            && evict::role(&now, dead, &ctx.watch.get().answered).is_ok()
+        {
             let _ = evict_now(&ctx, dead, &notice, " (as a backup)").await;
         }
     });

@@ -372,6 +372,9 @@ pub struct Watch {
     pub gcomm: BTreeMap<IpAddr, String>,
     /// What this node had its server evict.
     pub evicted: crate::evict::Evicted,
+    /// The peers that answered the last round (a silent peer kept in `peers`, a draining
+    /// one, is not among them): those that count for an eviction's majority.
+    pub answered: Vec<IpAddr>,
 }
 
 impl Watch {
@@ -392,6 +395,11 @@ impl Watch {
             (true, false) => Some(self.timers.not_primary_since.unwrap_or(now)),
             _ => None,
         };
+        self.answered = answers
+            .iter()
+            .filter(|(_, st)| st.is_some())
+            .map(|(a, _)| *a)
+            .collect();
         let me = writable(s).ok;
         self.serving_since = match (me, self.serving_since) {
             (true, Some(t)) => Some(t),

@@ -211,18 +211,20 @@ fn evict_the_dead(
     let suspects = evict::suspects(s, answered, &w.gcomm, &w.evicted);
     proven.retain(|uuid, _| suspects.iter().any(|(_, u)| u == uuid));
     for (addr, uuid) in suspects {
-        if !evict::majority_without(s, addr, answered) {
-            log::debug!("{addr} did not answer; this side is no majority without it");
-            proven.remove(&uuid);
-            continue;
-        }
+        let first = match evict::role(s, addr, answered) {
+            Ok(role) => role == evict::Role::First,
+            Err(why) => {
+                log::debug!("{addr} did not answer; no eviction: {why}");
+                proven.remove(&uuid);
+                continue;
+            }
+        };
         let found = evict::act::probe_node(addr, port, cfg.galera_port);
         if found != (Port::Refused, Some(Port::Refused)) {
             log::debug!("{addr} did not answer; its ports: {found:?}: nothing is proven");
             proven.remove(&uuid);
             continue;
         }
-        let first = evict::first_survivor(s, addr);
         let since = *proven.entry(uuid.clone()).or_insert_with(|| {
             if !first {
                 log::info!(

@@ -80,7 +80,9 @@ pub struct Actions {
 pub struct Monitor {
     params: Params,
     started: Started,
-    started_at: Duration,
+    /// When mariadbd started, or last showed a state transfer in progress: the join's
+    /// watchdog counts from then (an SST proves a Primary component, however long it takes).
+    waiting_since: Duration,
     pc_recovery_timeout: Duration,
     was_primary: bool,
     adopted: bool,
@@ -116,7 +118,7 @@ impl Monitor {
         Monitor {
             params,
             started,
-            started_at: now,
+            waiting_since: now,
             pc_recovery_timeout,
             was_primary: false,
             adopted: false,
@@ -161,6 +163,9 @@ impl Monitor {
         let now = world.now();
         let mut act = Actions::default();
         self.sst_seen |= own.sst_in_progress;
+        if own.sst_in_progress {
+            self.waiting_since = now;
+        }
         if own.phase == Phase::Running && own.wsrep_cluster_status.is_some() {
             self.last_primary = own.is_primary();
         }
@@ -194,7 +199,7 @@ impl Monitor {
         self.has_data = true;
         self.runtime = None;
         self.stop_at = None;
-        self.announce(world, own);
+        let outside = self.announce(world, own);
         let mut changed = record.commit_bootstrap();
         changed |= std::mem::take(&mut record.never_primary);
         // In a Primary component, this node's history is the cluster's again.
@@ -209,7 +214,7 @@ impl Monitor {
                 .last_view
                 .as_ref()
                 .is_none_or(|v| v.members.iter().any(|m| m.volume_id.is_none()));
-        let addrs = own.incoming_addresses();
+        let addrs = view_members(own, &outside);
         // A view is recorded only when every member's address is known: a view recorded
         // short of members would let this node think nobody else may be newer.
         let whole = own.wsrep_cluster_size == Some(addrs.len() as i64)
@@ -296,9 +301,14 @@ impl Monitor {
     /// Asks the nodes DNS lists that are not in this component for their state: asking
     /// names this node, so a starting node whose own DNS answer lags learns that a Primary
     /// component runs, instead of taking itself for alone.
-    fn announce(&mut self, world: &mut dyn World, own: &NodeState) {
+    /// Returns their answers.
+    fn announce(
+        &mut self,
+        world: &mut dyn World,
+        own: &NodeState,
+    ) -> Vec<(IpAddr, Option<NodeState>)> {
         let Answer::Ready(found) = world.lookup() else {
-            return;
+            return Vec::new();
         };
         let members = own.incoming_addresses();
         let outside: Vec<IpAddr> = found
@@ -306,9 +316,10 @@ impl Monitor {
             .into_iter()
             .filter(|a| Some(*a) != own.address && !members.contains(a))
             .collect();
-        if !outside.is_empty() {
-            world.fetch(&outside);
+        if outside.is_empty() {
+            return Vec::new();
         }
+        world.fetch(&outside)
     }
 
     /// A start to join, or to let pc.recovery restore the saved view, must reach a Primary
@@ -318,10 +329,10 @@ impl Monitor {
     /// transfer under way is never interrupted.
     fn watch_join(&mut self, now: Duration, own: &NodeState, act: &mut Actions) {
         match self.stop_at {
-            None if now.saturating_sub(self.started_at) >= self.pc_recovery_timeout => {
+            None if now.saturating_sub(self.waiting_since) >= self.pc_recovery_timeout => {
                 log::warn!(
-                    "no Primary component within {}s of starting mariadbd to {}: stopping it \
-                     to elect instead",
+                    "no Primary component within {}s of starting mariadbd (or of its state \
+                     transfer) to {}: stopping it to elect instead",
                     self.pc_recovery_timeout.as_secs(),
                     match self.started {
                         Started::Join {
@@ -420,6 +431,29 @@ fn mark_override_used(record: &mut Record) -> bool {
     let was = record.force_env_used;
     record.force_env_used = true;
     !was
+}
+
+/// The members of the view `own` is in: `wsrep_incoming_addresses`, this node, and the
+/// nodes outside that list (`outside`, their answers) that report this very view (the same
+/// cluster and `wsrep_cluster_conf_id`, Primary). Galera's list may lag the view (suspected
+/// from a cold start where one joiner's record kept its start-up view for minutes), and a
+/// view short of members is never recorded.
+fn view_members(own: &NodeState, outside: &[(IpAddr, Option<NodeState>)]) -> Vec<IpAddr> {
+    let mut addrs = own.incoming_addresses();
+    if let Some(me) = own.address.filter(|a| !addrs.contains(a)) {
+        addrs.push(me);
+    }
+    for (a, s) in outside {
+        let same_view = s.as_ref().is_some_and(|s| {
+            s.is_primary()
+                && s.wsrep_cluster_state_uuid == own.wsrep_cluster_state_uuid
+                && s.wsrep_cluster_conf_id == own.wsrep_cluster_conf_id
+        });
+        if same_view && !addrs.contains(a) {
+            addrs.push(*a);
+        }
+    }
+    addrs
 }
 
 fn self_member(own: &NodeState, record: &Record) -> Member {

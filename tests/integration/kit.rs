@@ -195,8 +195,14 @@ pub fn cold_start_with(
             whole,
             "{a} records every member of its view by volume: {}\n{}",
             node_state(*a).map_or("no answer".to_string(), |s| format!(
-                "last_view {} size {} conf {}",
-                s["last_view"], s["wsrep_cluster_size"], s["wsrep_cluster_conf_id"]
+                "last_view {} size {} conf {} incoming {} state {} phase {} address {}",
+                s["last_view"],
+                s["wsrep_cluster_size"],
+                s["wsrep_cluster_conf_id"],
+                s["wsrep_incoming_addresses"],
+                s["wsrep_local_state"],
+                s["phase"],
+                s["address"]
             )),
             logs(&refs)
         );

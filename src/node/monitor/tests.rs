@@ -246,6 +246,31 @@ fn a_view_short_of_members_is_not_recorded() {
     assert_eq!(view.members[1].volume_id.as_deref(), Some("vol2"));
 }
 
+/// Galera's member list lags the view (node 3 missing from it): node 3, listed by DNS, says
+/// it is in this very view (same cluster, same conf id), so the view is whole; a node in
+/// another view is not taken for a member.
+#[test]
+fn a_member_missing_from_galeras_list_is_found_by_its_own_report() {
+    let mut m = monitor(Started::Bootstrap);
+    let mut own = running(1, "Primary", 3, &[1, 2]);
+    own.wsrep_cluster_size = Some(3);
+    let other_view = running(3, "Primary", 2, &[1, 2, 3]);
+    let mut w = world(1, &[running(2, "Primary", 3, &[1, 2, 3]), other_view]);
+    let act = m.tick(&mut w, &own);
+    assert!(
+        act.save.is_none() || act.save.unwrap().last_view.is_none(),
+        "node 3 reports another view: still short of a member"
+    );
+    w.states.insert(ip(3), running(3, "Primary", 3, &[1, 2, 3]));
+    let view = m.tick(&mut w, &own).save.unwrap().last_view.unwrap();
+    let volumes: Vec<Option<&str>> = view
+        .members
+        .iter()
+        .map(|m| m.volume_id.as_deref())
+        .collect();
+    assert_eq!(volumes, [Some("vol1"), Some("vol2"), Some("vol3")]);
+}
+
 #[test]
 fn a_member_silent_when_asked_again_in_the_same_view_keeps_its_volume() {
     let mut m = monitor(Started::Bootstrap);
@@ -402,6 +427,17 @@ fn a_start_that_never_reaches_primary_is_stopped_then_killed() {
         ..waiting.clone()
     };
     assert_eq!(receiving.tick(&mut w, &sst).stop, None);
+    // A slow SST: the watchdog counts from its end, not from the start of mariadbd.
+    w.now = 125;
+    assert_eq!(receiving.tick(&mut w, &sst).stop, None);
+    w.now = 127;
+    assert_eq!(
+        receiving.tick(&mut w, &waiting).stop,
+        None,
+        "just out of its SST, not Primary yet (seen: a 10 s SST under load)"
+    );
+    w.now = 145;
+    assert_eq!(receiving.tick(&mut w, &waiting).stop, Some(Stop::Term));
     let mut restored = monitor(Started::Join {
         pc_recovery: true,
         lineage: Vec::new(),

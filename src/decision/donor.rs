@@ -55,10 +55,10 @@ pub fn settled_writer(s: &NodeState) -> bool {
 
 /// The donors a joiner names (Synced nodes of `known`, in order) and the SST method it asks
 /// for, the component being `primary`. The method follows the data's size
-/// ([`method`]); an rsync SST blocks its donor's writes, so a settled writer
-/// ([`settled_writer`]) is named last, and when it is still the first (the only node that
-/// can give the state), the joiner asks for mariabackup instead, which keeps the writer
-/// taking writes while it copies. An operator's fixed method is kept.
+/// ([`method`]); an rsync SST blocks its donor's writes, so the writer is named last, and
+/// when a settled writer ([`settled_writer`]) is still the first (the only node that can
+/// give the state), the joiner asks for mariabackup instead, which keeps the writer taking
+/// writes while it copies. An operator's fixed method is kept.
 pub fn choose<'a>(
     setting: SstSetting,
     known: &[&'a NodeState],
@@ -94,7 +94,8 @@ pub struct ExpectedDonor {
 /// out of sync; nodes Synced for less than [`DONOR_SETTLE`] after every other, the longest
 /// Synced of them first (a node that has just received its own state transfer has been seen
 /// to fail as a mariabackup donor). With `spare_writer` (the transfer would block its
-/// donor), a settled writer ([`settled_writer`]) comes after every other node. The index
+/// donor), the writer (`writer_secs`, settled or not) comes after every other node: while
+/// another can give the state, no writer need be handed over. The index
 /// order is the component's member list as `primary` reports it
 /// (`wsrep_incoming_addresses` follows the index): each node's own index is read at its own
 /// moment and may lag a view change.
@@ -116,7 +117,7 @@ pub fn order<'a>(
         .filter(|s| s.is_synced() && !s.node_name.is_empty())
         .collect();
     synced.sort_by_key(|s| {
-        let last = spare_writer && settled_writer(s);
+        let last = spare_writer && s.writer_secs.is_some();
         if recent(s) {
             (last, true, Reverse(s.synced_secs.unwrap_or(0) as i64))
         } else {
@@ -395,6 +396,13 @@ mod tests {
                  writer last",
                 auto,
                 vec![&seed, &fresh],
+                &["n2", "n1"],
+                rsync,
+            ),
+            (
+                "a writer for seconds is spared too when another node can give it",
+                auto,
+                vec![&forming, &fresh],
                 &["n2", "n1"],
                 rsync,
             ),

@@ -293,7 +293,8 @@ pub fn live(s: &NodeState, t: &Timers, now: Instant, cfg: &HealthSettings) -> Ve
 /// first member (`wsrep_incoming_addresses` follows `wsrep_local_index`) that can serve,
 /// once every member before it answered that it cannot. A member before it that does not
 /// answer may be the writer: it blocks the claim until Galera removes it from the
-/// component; of two claimants, the first in the order keeps the role.
+/// component; one that reports another cluster's state is a joiner that has not received
+/// this one's and cannot. Of two claimants, the first in the order keeps the role.
 pub fn writer_candidate(
     s: &NodeState,
     peers: &BTreeMap<IpAddr, NodeState>,
@@ -328,9 +329,9 @@ pub fn writer_candidate(
                     "{m} comes first in the component and does not answer"
                 ));
             }
-            Some(p) if !same_cluster(p) => {
-                return Verdict::no(format!("{m} comes first and reports another cluster"));
-            }
+            // A member of this component whose state is another cluster's has not received
+            // this one's yet (a joiner before its SST): it cannot be the writer.
+            Some(p) if !same_cluster(p) => {}
             Some(p) if !incumbent && writable(p).ok => {
                 return Verdict::no(format!("{} comes first and can serve", p.label()));
             }

@@ -365,13 +365,13 @@ fn writer_table() {
             "writer",
         ),
         (
-            "a first member that reports another cluster blocks",
+            "a first member that reports another cluster (a joiner before its SST) does not block",
             member(2),
             vec![with(member(1), |s| {
                 s.wsrep_cluster_state_uuid = Some("other".into())
             })],
-            false,
-            "another cluster",
+            true,
+            "writer",
         ),
     ];
     for (name, s, others, want, phrase) in rows {
@@ -456,6 +456,19 @@ fn the_writer_stays_while_it_can_serve() {
             false,
             false,
             "node1 (10.0.0.1) is the writer",
+        ),
+        (
+            "the incumbent keeps it when a joiner before its SST comes first",
+            member(2),
+            vec![
+                with(member(1), |s| {
+                    s.wsrep_cluster_state_uuid = Some("other".into())
+                }),
+                member(3),
+            ],
+            true,
+            true,
+            "stays",
         ),
         (
             "the incumbent yields to a member before it that does not answer",

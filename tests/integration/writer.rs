@@ -130,6 +130,7 @@ fn growth_from_one_to_four_keeps_one_writer() {
     assert!(most <= 1, "two writers at once: {changes}\n{}", logs(&refs));
     assert!(
         gap < Duration::from_millis(500),
-        "no writer for {gap:?}: {changes}"
+        "no writer for {gap:?}: {changes}\n{}",
+        logs(&refs)
     );
 }

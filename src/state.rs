@@ -225,6 +225,29 @@ impl NodeState {
         self.fresh == Some(false)
     }
 
+    /// The gcomm UUIDs on the server's eviction list (`wsrep_evs_evict_list` of the last
+    /// reading): evicted by this node, or taken from another member's messages.
+    pub fn evs_evict_list(&self) -> Vec<String> {
+        self.wsrep_status
+            .get("wsrep_evs_evict_list")
+            .map(|l| {
+                l.split(',')
+                    .map(str::trim)
+                    .filter(|u| crate::galera::grastate::is_uuid(u))
+                    .map(String::from)
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    /// Whether the server's group protocol is settled in a view (`wsrep_evs_state`
+    /// `OPERATIONAL`), not gathering or installing a new one.
+    pub fn evs_operational(&self) -> bool {
+        self.wsrep_status
+            .get("wsrep_evs_state")
+            .is_some_and(|s| s == "OPERATIONAL")
+    }
+
     /// The members' addresses from `wsrep_incoming_addresses` (`10.0.0.2:3306,…`).
     pub fn incoming_addresses(&self) -> Vec<IpAddr> {
         let Some(text) = &self.wsrep_incoming_addresses else {

@@ -31,9 +31,9 @@
 //! non-Primary as it always did, and a node cut off from the others evicts nobody.
 //!
 //! Silence alone never evicts. The UUID evicted is one that a dead process had; a restarted
-//! mariadbd has another and joins as any node does. Each survivor keeps the UUIDs it
-//! evicted in its own list until the evicted node is back with a new UUID
-//! ([`Evicted::settled`]), then clears that list (`evs.evict=`).
+//! mariadbd has another and joins as any node does. Every node clears its server's
+//! eviction list (`evs.evict=`) as soon as the view without the evicted members is
+//! installed ([`clear_list`] says why it must not wait).
 //!
 //! Everything here is pure; [`act`] carries it out (probes, the local server).
 
@@ -218,7 +218,7 @@ pub fn still_member(own: &NodeState, dead: IpAddr) -> bool {
     own.is_primary() && own.incoming_addresses().contains(&dead)
 }
 
-/// The UUIDs this node evicted, and the address each had: the list its server keeps.
+/// The UUIDs this node evicted, and the address each had.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Evicted(BTreeMap<String, IpAddr>);
 
@@ -237,25 +237,34 @@ impl Evicted {
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()
     }
+}
 
-    /// Drops the entries whose address is a Synced member again with another UUID (the
-    /// evicted node restarted and joined); returns true when that emptied the list, so the
-    /// server's own list can be cleared. Entries of nodes that never come back stay: they
-    /// are harmless (a dead server's UUID never returns) and go with the server's restart.
-    pub fn settled(&mut self, peers: &BTreeMap<IpAddr, NodeState>) -> bool {
-        if self.0.is_empty() {
-            return false;
-        }
-        self.0.retain(|uuid, addr| {
-            !peers.get(addr).is_some_and(|p| {
-                p.is_synced()
-                    && p.wsrep_gcomm_uuid
-                        .as_deref()
-                        .is_some_and(|u| u != uuid.as_str())
-            })
-        });
-        self.0.is_empty()
+/// Whether the server of the node whose state is `own` should clear its eviction list
+/// (`evs.evict=`) now: the list is not empty, the server is settled in a Primary view
+/// ([`NodeState::evs_operational`]), and no UUID on the list is still a member's (`gcomm`:
+/// the UUID each peer last reported; a member at an address whose last UUID is on the list
+/// has not been removed yet).
+///
+/// Why at once, and on every node: a UUID on a list outlives the view that removed it, and
+/// Galera 26.4 passes it on wrongly. A node lists every member it knows in its join
+/// messages; for a known node that is neither in its view nor has sent it a message, the
+/// entry is built with the evicted flag in the segment's place (`populate_node_list`,
+/// `MessageNode(operational, suspected, is_evicted(uuid))`), so it goes out as "not
+/// evicted". A node that learns of the UUID from such an entry counts it as a live member
+/// that has not sent its join message and waits for it until `evs.suspect_timeout`: every
+/// later view change (the evicted node's return, the next eviction) then took 5 s in the
+/// lab. The list is per node and grows on nodes that never evicted (a join message that
+/// flags a UUID as evicted puts it on the receiver's list too), so each node clears its
+/// own. A dead server's UUID never comes back, so the list has nothing left to keep out.
+pub fn clear_list(own: &NodeState, gcomm: &BTreeMap<IpAddr, String>) -> bool {
+    let list = own.evs_evict_list();
+    if list.is_empty() || !own.is_primary() || !own.evs_operational() {
+        return false;
     }
+    let members = own.incoming_addresses();
+    !list
+        .iter()
+        .any(|u| gcomm.iter().any(|(a, g)| g == u && members.contains(a)))
 }
 
 #[cfg(test)]

@@ -192,41 +192,76 @@ fn suspects_are_silent_members_with_a_known_uuid() {
     );
 }
 
+/// `node` with its server's eviction list and protocol state.
+fn listing(mut s: NodeState, list: &[&str], evs: &str) -> NodeState {
+    s.wsrep_status
+        .insert("wsrep_evs_evict_list".into(), list.join(","));
+    s.wsrep_status.insert("wsrep_evs_state".into(), evs.into());
+    s
+}
+
 #[test]
-fn the_list_is_cleared_once_every_evicted_node_is_back() {
-    let mut evicted = Evicted::default();
-    assert!(!evicted.settled(&BTreeMap::new()), "nothing evicted");
-    evicted.add(PEER, ip(2));
-    evicted.add(OTHER, ip(3));
-    let mut peers = BTreeMap::new();
-    assert!(!evicted.settled(&peers), "neither is back");
-    peers.insert(ip(2), node(2, PEER, &[1, 3]));
-    assert!(
-        !evicted.settled(&peers),
-        "10.0.0.2 answers with the evicted UUID"
-    );
-    let back = node(2, "11111111-2222-11f0-8000-00000000000a", &[1, 2, 3]);
-    peers.insert(ip(2), back);
-    assert!(!evicted.settled(&peers), "10.0.0.3 is not back yet");
-    assert!(!evicted.contains(PEER) && evicted.contains(OTHER));
-    let joining = NodeState {
-        wsrep_local_state: Some(1),
-        ..node(3, "11111111-2222-11f0-8000-00000000000b", &[1, 2, 3])
-    };
-    peers.insert(ip(3), joining.clone());
-    assert!(!evicted.settled(&peers), "10.0.0.3 is back but not Synced");
-    peers.insert(
-        ip(3),
-        NodeState {
-            wsrep_local_state: Some(4),
-            ..joining
-        },
-    );
-    assert!(
-        evicted.settled(&peers),
-        "both back and Synced: the list can be cleared"
-    );
-    assert!(evicted.is_empty());
+fn the_list_is_cleared_once_its_members_are_out_of_the_view() {
+    let gcomm: BTreeMap<IpAddr, String> =
+        [(ip(2), PEER.to_string()), (ip(3), OTHER.to_string())].into();
+    let back = "11111111-2222-11f0-8000-00000000000a";
+    // (why, this node, the UUID each peer last reported, whether the list is cleared)
+    let rows: Vec<(&str, NodeState, BTreeMap<IpAddr, String>, bool)> = vec![
+        (
+            "an empty list: nothing to clear",
+            listing(node(1, OWN, &[1, 3]), &[], "OPERATIONAL"),
+            gcomm.clone(),
+            false,
+        ),
+        (
+            "the evicted member is out of the view: cleared at once",
+            listing(node(1, OWN, &[1, 3]), &[PEER], "OPERATIONAL"),
+            gcomm.clone(),
+            true,
+        ),
+        (
+            "a UUID taken from another node's messages, never a member here: cleared",
+            listing(node(1, OWN, &[1, 2, 3]), &[back], "OPERATIONAL"),
+            gcomm.clone(),
+            true,
+        ),
+        (
+            "the view without it is still being formed",
+            listing(node(1, OWN, &[1, 2, 3]), &[PEER], "GATHER"),
+            gcomm.clone(),
+            false,
+        ),
+        (
+            "its address is still a member with that UUID: not removed yet",
+            listing(node(1, OWN, &[1, 2, 3]), &[PEER], "OPERATIONAL"),
+            gcomm.clone(),
+            false,
+        ),
+        (
+            "its address is a member again with a new UUID: cleared",
+            listing(node(1, OWN, &[1, 2, 3]), &[PEER], "OPERATIONAL"),
+            [(ip(2), back.to_string()), (ip(3), OTHER.to_string())].into(),
+            true,
+        ),
+        (
+            "not in a Primary component: left alone",
+            listing(
+                with_status(node(1, OWN, &[1, 3]), "non-Primary"),
+                &[PEER],
+                "OPERATIONAL",
+            ),
+            gcomm.clone(),
+            false,
+        ),
+    ];
+    for (why, own, gcomm, want) in rows {
+        assert_eq!(clear_list(&own, &gcomm), want, "{why}");
+    }
+}
+
+fn with_status(mut s: NodeState, status: &str) -> NodeState {
+    s.wsrep_cluster_status = Some(status.into());
+    s
 }
 
 #[test]

@@ -197,8 +197,8 @@ pub fn spawn(
 /// Probes the members of this node's component that did not answer `answered` (on
 /// `ports.0` and Galera's port); evicts those at whose address nothing listens (at once
 /// when this node is the first of the other members, as a backup once `proven` says the
-/// proof has stood for [`evict::BACKUP_AFTER`]); clears the server's eviction list once
-/// every node evicted is back.
+/// proof has stood for [`evict::BACKUP_AFTER`]); clears the server's eviction list once the
+/// view without the evicted members is installed ([`evict::clear_list`]).
 fn evict_the_dead(
     r: &Round,
     s: &NodeState,
@@ -251,12 +251,15 @@ fn evict_the_dead(
             Err(e) => log::warn!("cannot evict {addr} (gcomm UUID {uuid}): {e}"),
         }
     }
-    let mut settled = false;
-    r.watch.update(|w| settled = w.evicted.settled(&w.peers));
-    if settled {
+    if evict::clear_list(s, &w.gcomm) {
         match evict::act::clear(&r.socket) {
             Ok(()) => {
-                log::info!("every node this node evicted is back: its eviction list is cleared")
+                r.watch.update(|w| w.evicted = evict::Evicted::default());
+                log::info!(
+                    "the evicted member(s) {} are out of the component: its eviction list is \
+                     cleared",
+                    s.evs_evict_list().join(", ")
+                )
             }
             Err(e) => log::warn!("cannot clear the eviction list: {e}"),
         }

@@ -29,36 +29,6 @@ struct Reads {
     refused: BTreeMap<String, usize>,
 }
 
-/// One client writing on `addr` as fast as it is answered; `acked` is the last id
-/// acknowledged.
-fn spawn_writer(
-    addr: Ipv4Addr,
-    stop: Arc<AtomicBool>,
-    acked: Arc<AtomicI64>,
-) -> std::thread::JoinHandle<()> {
-    write_rows(addr, 0, 1);
-    std::thread::spawn(move || {
-        let mut next = 1;
-        let mut c = None;
-        while !stop.load(Ordering::SeqCst) {
-            if c.is_none() {
-                c = connect(addr, USER, PASS).ok();
-            }
-            let ok = c.as_mut().is_some_and(|c: &mut mysql::Conn| {
-                c.query_drop(format!("INSERT INTO {DB}.acked VALUES ({next})"))
-                    .is_ok()
-            });
-            if ok {
-                acked.store(next, Ordering::SeqCst);
-                next += 1;
-            } else {
-                c = None;
-                std::thread::sleep(Duration::from_millis(20));
-            }
-        }
-    })
-}
-
 /// A client of the service name that has landed on `addr`: every 20 ms it connects, asks
 /// for causal reads (`wsrep_sync_wait=1`, as the README advises), and reads the last id,
 /// noting the node's state before and after.
@@ -144,9 +114,8 @@ fn a_joining_node_refuses_clients_until_it_is_synced() {
     let (nodes, mut running, _) = cold_start_with(&mut lab, &env);
     let addrs: Vec<Ipv4Addr> = nodes.iter().map(|n| n.addr).collect();
     all_synced(&addrs);
-    let stop = Arc::new(AtomicBool::new(false));
-    let acked = Arc::new(AtomicI64::new(0));
-    let writer = spawn_writer(addrs[0], stop.clone(), acked.clone());
+    let writes = Writes::start(addrs[0]);
+    let acked = writes.latest();
 
     running[2].signal(Signal::SIGTERM);
     assert!(running[2].wait_exit(Duration::from_secs(60)).is_some());
@@ -166,8 +135,7 @@ fn a_joining_node_refuses_clients_until_it_is_synced() {
     let sst = reads_during(fourth.addr, &all, &acked, || {
         running.push(start(&fourth, &env));
     });
-    stop.store(true, Ordering::SeqCst);
-    writer.join().unwrap();
+    writes.stop(std::time::Instant::now());
 
     for (how, r) in [("IST rejoin", &ist), ("SST join", &sst)] {
         eprintln!("{how}: {r:?}");

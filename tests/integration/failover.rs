@@ -7,101 +7,15 @@
 //! survivor would wait without the eviction (the figures are in `scripts/bench`).
 
 use std::net::Ipv4Addr;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use mysql::prelude::Queryable;
 use nix::sys::signal::Signal;
 
 use crate::kit::*;
-use crate::lab::{Lab, Running, connect, wait_synced, wait_until};
+use crate::lab::{Lab, Running, wait_synced, wait_until};
 
 /// Galera's `evs.suspect_timeout`: what the survivors wait without an eviction.
 const SUSPECT_TIMEOUT: Duration = Duration::from_secs(5);
-
-/// A client that inserts row after row on one node, each waited for; it notes every
-/// acknowledged row and when it was acknowledged.
-struct Writes {
-    stop: Arc<AtomicBool>,
-    acked: Arc<Mutex<Vec<(i64, Instant)>>>,
-    thread: Option<std::thread::JoinHandle<()>>,
-}
-
-impl Writes {
-    fn start(addr: Ipv4Addr) -> Writes {
-        write_rows(addr, 0, 1);
-        Writes::start_from(addr, 1_000_000)
-    }
-
-    /// A client whose rows are numbered from `first` (the table exists).
-    fn start_from(addr: Ipv4Addr, first: i64) -> Writes {
-        let stop = Arc::new(AtomicBool::new(false));
-        let acked: Arc<Mutex<Vec<(i64, Instant)>>> = Arc::default();
-        let (stopped, log) = (stop.clone(), acked.clone());
-        let thread = std::thread::spawn(move || {
-            let mut next = first;
-            let mut c = None;
-            while !stopped.load(Ordering::SeqCst) {
-                if c.is_none() {
-                    c = connect(addr, USER, PASS).ok();
-                }
-                let ok = c.as_mut().is_some_and(|c: &mut mysql::Conn| {
-                    c.query_drop(format!("INSERT INTO {DB}.acked VALUES ({next})"))
-                        .is_ok()
-                });
-                if ok {
-                    log.lock().unwrap().push((next, Instant::now()));
-                    next += 1;
-                } else {
-                    c = None;
-                    std::thread::sleep(Duration::from_millis(20));
-                }
-            }
-        });
-        let w = Writes {
-            stop,
-            acked,
-            thread: Some(thread),
-        };
-        assert!(
-            wait_until(Duration::from_secs(30), || w.count() >= 20),
-            "the client writes"
-        );
-        w
-    }
-
-    fn count(&self) -> usize {
-        self.acked.lock().unwrap().len()
-    }
-
-    /// Waits until `n` more rows are acknowledged after now.
-    fn more(&self, n: usize, within: Duration) -> bool {
-        let have = self.count();
-        wait_until(within, || self.count() >= have + n)
-    }
-
-    /// Stops the client; returns the rows it had acknowledged and the longest stretch
-    /// without an acknowledgement after `from`.
-    fn stop(mut self, from: Instant) -> (Vec<i64>, Duration) {
-        self.stop.store(true, Ordering::SeqCst);
-        if let Some(t) = self.thread.take() {
-            t.join().unwrap();
-        }
-        let acked = self.acked.lock().unwrap().clone();
-        let mut last = acked
-            .iter()
-            .rev()
-            .find(|(_, t)| *t <= from)
-            .map_or(from, |(_, t)| *t);
-        let mut longest = Duration::ZERO;
-        for (_, t) in acked.iter().filter(|(_, t)| *t > from) {
-            longest = longest.max(t.saturating_duration_since(last));
-            last = *t;
-        }
-        (acked.into_iter().map(|(id, _)| id).collect(), longest)
-    }
-}
 
 /// Every row in `acked` is on every node of `addrs`.
 fn assert_kept(addrs: &[Ipv4Addr], acked: &[i64]) {

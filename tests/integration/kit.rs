@@ -6,6 +6,8 @@
 use std::collections::HashSet;
 use std::net::Ipv4Addr;
 use std::ops::Range;
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use mysql::prelude::Queryable;
@@ -332,5 +334,101 @@ pub fn all_synced(addrs: &[Ipv4Addr]) {
             "{a} is Synced in a component of {}",
             addrs.len()
         );
+    }
+}
+
+/// A client that inserts row after row on one node, each waited for; it notes every
+/// acknowledged row and when it was acknowledged.
+pub struct Writes {
+    latest: Arc<AtomicI64>,
+    stop: Arc<AtomicBool>,
+    acked: Arc<Mutex<Vec<(i64, Instant)>>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Writes {
+    /// Creates the table, writes its first row, and starts the client (rows from
+    /// 1 000 000); returns once it has 20 acknowledged.
+    pub fn start(addr: Ipv4Addr) -> Writes {
+        write_rows(addr, 0, 1);
+        Writes::start_from(addr, 1_000_000)
+    }
+
+    /// A client whose rows are numbered from `first` (the table exists).
+    pub fn start_from(addr: Ipv4Addr, first: i64) -> Writes {
+        let stop = Arc::new(AtomicBool::new(false));
+        let acked: Arc<Mutex<Vec<(i64, Instant)>>> = Arc::default();
+        let latest = Arc::new(AtomicI64::new(0));
+        let (stopped, log, last) = (stop.clone(), acked.clone(), latest.clone());
+        let thread = std::thread::spawn(move || {
+            let mut next = first;
+            let mut c = None;
+            while !stopped.load(Ordering::SeqCst) {
+                if c.is_none() {
+                    c = connect(addr, USER, PASS).ok();
+                }
+                let ok = c.as_mut().is_some_and(|c: &mut mysql::Conn| {
+                    c.query_drop(format!("INSERT INTO {DB}.acked VALUES ({next})"))
+                        .is_ok()
+                });
+                if ok {
+                    log.lock().unwrap().push((next, Instant::now()));
+                    last.store(next, Ordering::SeqCst);
+                    next += 1;
+                } else {
+                    c = None;
+                    std::thread::sleep(Duration::from_millis(20));
+                }
+            }
+        });
+        let w = Writes {
+            latest,
+            stop,
+            acked,
+            thread: Some(thread),
+        };
+        assert!(
+            wait_until(Duration::from_secs(30), || w.count() >= 20),
+            "the client writes"
+        );
+        w
+    }
+
+    /// How many rows were acknowledged.
+    pub fn count(&self) -> usize {
+        self.acked.lock().unwrap().len()
+    }
+
+    /// Waits until `n` more rows are acknowledged after now.
+    pub fn more(&self, n: usize, within: Duration) -> bool {
+        let have = self.count();
+        wait_until(within, || self.count() >= have + n)
+    }
+
+    /// The last row acknowledged, kept up to date while the client runs (0 before the
+    /// first).
+    pub fn latest(&self) -> Arc<AtomicI64> {
+        self.latest.clone()
+    }
+
+    /// Stops the client; returns the rows it had acknowledged and the longest stretch
+    /// without an acknowledgement after `from`.
+    pub fn stop(mut self, from: Instant) -> (Vec<i64>, Duration) {
+        self.stop.store(true, Ordering::SeqCst);
+        if let Some(t) = self.thread.take() {
+            t.join().unwrap();
+        }
+        let acked = self.acked.lock().unwrap().clone();
+        let mut last = acked
+            .iter()
+            .rev()
+            .find(|(_, t)| *t <= from)
+            .map_or(from, |(_, t)| *t);
+        let mut longest = Duration::ZERO;
+        for (_, t) in acked.iter().filter(|(_, t)| *t > from) {
+            longest = longest.max(t.saturating_duration_since(last));
+            last = *t;
+        }
+        (acked.into_iter().map(|(id, _)| id).collect(), longest)
     }
 }
